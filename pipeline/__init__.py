@@ -1,0 +1,1 @@
+"""News-article text-classification pipeline."""

@@ -1,0 +1,218 @@
+"""Text cleaning: the one code path used by ingest and, inside every saved model, by predict.
+
+Scraped pages carry site furniture (search boxes, share/feedback/subscription prompts, cookie
+notices, "Read also:" links), photo captions with agency credit lines, and paragraphs repeated by
+the page layout. Each step below removes one of these and can be switched off in the config.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import ftfy
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+# Site UI strings that scrapers glue in front of real text with no line break; stripped from the
+# start of a line, repeatedly, and the rest of the line is kept.
+UI_PREFIXES = re.compile(
+    r"^(?:\s*(?:can[’']t find what you[’']re looking for\?|view all search results|"
+    r"advertisement|skip to (?:main )?content|scroll to continue reading|loading\.\.\.))+",
+    re.IGNORECASE,
+)
+# Lines that are boilerplate as a whole when they start like this (documented in the README).
+BOILERPLATE_LINE = re.compile(
+    r"^(?:share (?:this|the best of|your (?:experiences|thoughts|feedback)|on)\b|quickly share\b|"
+    r"subscribe\b|sign up\b|(?:read|see) (?:also|more)\s*:|related(?: articles?| stories)?\s*:|"
+    r"follow us\b|we use cookies\b|this (?:web)?site uses cookies|accept (?:all )?cookies|"
+    r"thank you for (?:sharing|your feedback|reading)|thanks for (?:your feedback|reading)|"
+    r"get the best experience|click here\b|all rights reserved|copyright\s*(?:©|\(c\))|"
+    r"download (?:our|the) app|already a subscriber|log ?in to (?:read|continue)|"
+    r"we(?:[’']re| are) here to listen|advertisement$|"
+    r"(?:share|tweet|email|print|whatsapp|facebook|twitter|linkedin|telegram)"
+    r"(?:\s*[|/·,]?\s*(?:share|tweet|email|print|whatsapp|facebook|twitter|x|linkedin|telegram))*$)",
+    re.IGNORECASE,
+)
+_AGENCIES = (
+    r"AFP|Reuters|AP|EPA(?:-EFE)?|Getty Images|Xinhua|Anadolu(?: Agency)?|Bloomberg|dpa|"
+    r"ANTARA(?: FOTO)?|Kyodo|Yonhap|Sputnik|TASS|AA|Shutterstock"
+)
+# Photo credit lines, e.g. "YE AUNG THU / AFP (AFP/Ye Aung Thu)" or "Photo: Reuters/Jane Doe".
+CREDIT_LINE = re.compile(
+    rf"^(?:[A-Z][\w.'’\- ]{{1,60}}\s*/\s*(?:{_AGENCIES})\b.*|"
+    rf"\(?(?:{_AGENCIES})\s*/\s*[A-Z][\w.'’\- ]+\)?|"
+    r"\(?(?:photo|image|picture|file photo|foto)(?: credit)?\s*[:/].*)$",
+    re.IGNORECASE,
+)
+_BOILERPLATE_MAX_WORDS = 80  # a pattern never removes a line longer than this
+_CREDIT_MAX_WORDS = 14
+_NON_WORD = re.compile(r"\W+")
+_SPACES = re.compile(r"[ \t\u00a0\u2000-\u200b\u202f\u205f\u3000]+")
+
+
+def line_key(line: str) -> str:
+    """Normalised form used to compare lines (case, punctuation and spacing ignored)."""
+    return _NON_WORD.sub(" ", line.lower()).strip()
+
+
+def clean_document(
+    text: str,
+    *,
+    fix_unicode: bool = True,
+    boilerplate_patterns: bool = True,
+    captions: bool = True,
+    repeated_paragraphs: bool = True,
+    learned_lines: frozenset[str] = frozenset(),
+    stats: Counter[str] | None = None,
+) -> str:
+    """Clean one document; `stats` (if given) counts what each step removed."""
+    if fix_unicode:
+        fixed = ftfy.fix_text(text, normalization="NFC")
+        if stats is not None and fixed != unicodedata.normalize("NFC", text):
+            stats["unicode_fixed_docs"] += 1
+        text = fixed
+    lines = [_SPACES.sub(" ", line).strip() for line in text.replace("\r", "\n").split("\n")]
+    kept: list[str] = []
+    seen: set[str] = set()
+    for i, line in enumerate(lines):
+        if not line:
+            continue
+        if boilerplate_patterns:
+            stripped = UI_PREFIXES.sub("", line).strip()
+            if stripped != line:
+                _count(stats, "boilerplate_prefixes")
+                line = stripped
+            if not line:
+                continue
+            if BOILERPLATE_LINE.match(line) and len(line.split()) <= _BOILERPLATE_MAX_WORDS:
+                _count(stats, "boilerplate_lines")
+                continue
+        if captions and _is_credit(line):
+            _count(stats, "credit_lines")
+            continue
+        if captions and _next_is_credit(lines, i):
+            _count(stats, "caption_lines")
+            continue
+        key = line_key(line)
+        if learned_lines and key in learned_lines:
+            _count(stats, "learned_boilerplate_lines")
+            continue
+        if repeated_paragraphs and key:
+            if key in seen:
+                _count(stats, "repeated_paragraphs")
+                continue
+            seen.add(key)
+        kept.append(line)
+    return "\n".join(kept)
+
+
+def _count(stats: Counter[str] | None, key: str) -> None:
+    if stats is not None:
+        stats[key] += 1
+
+
+def _is_credit(line: str) -> bool:
+    return len(line.split()) <= _CREDIT_MAX_WORDS and CREDIT_LINE.match(line) is not None
+
+
+def _next_is_credit(lines: list[str], i: int) -> bool:
+    following = next((line for line in lines[i + 1 :] if line), "")
+    return bool(following) and _is_credit(following)
+
+
+def learn_boilerplate(
+    cleaned_docs: Iterable[str], *, min_docs: int, min_fraction: float, max_words: int
+) -> frozenset[str]:
+    """Lines (normalised) that recur in many distinct documents: site furniture, not news."""
+    counts: Counter[str] = Counter()
+    n_docs = 0
+    for doc in cleaned_docs:
+        n_docs += 1
+        counts.update({line_key(line) for line in doc.split("\n") if line.strip()})
+    threshold = max(min_docs, int(np.ceil(min_fraction * n_docs)))
+    return frozenset(
+        key
+        for key, n in counts.items()
+        if n >= threshold and key and len(key.split()) <= max_words
+    )
+
+
+def as_texts(X: Any) -> list[str]:
+    """Accept a list/array/Series of strings, or a DataFrame (its `text` column, else all
+    string columns joined), as MLflow's pyfunc passes DataFrames."""
+    if hasattr(X, "columns"):
+        cols = ["text"] if "text" in X.columns else list(X.columns)
+        frame = X[cols].fillna("").astype(str)
+        return ["\n".join(row) for row in frame.itertuples(index=False, name=None)]
+    if isinstance(X, str):
+        raise TypeError("expected a list of documents, got a single string")
+    return ["" if x is None or (isinstance(x, float) and np.isnan(x)) else str(x) for x in X]
+
+
+class TextCleaner(TransformerMixin, BaseEstimator):
+    """Clean raw article text; `fit` learns the corpus' recurring boilerplate lines."""
+
+    def __init__(
+        self,
+        fix_unicode: bool = True,
+        boilerplate_patterns: bool = True,
+        captions: bool = True,
+        repeated_paragraphs: bool = True,
+        learn_boilerplate: bool = True,
+        boilerplate_min_docs: int = 5,
+        boilerplate_min_fraction: float = 0.01,
+        boilerplate_max_words: int = 30,
+        max_chars: int = 100_000,
+    ) -> None:
+        self.fix_unicode = fix_unicode
+        self.boilerplate_patterns = boilerplate_patterns
+        self.captions = captions
+        self.repeated_paragraphs = repeated_paragraphs
+        self.learn_boilerplate = learn_boilerplate
+        self.boilerplate_min_docs = boilerplate_min_docs
+        self.boilerplate_min_fraction = boilerplate_min_fraction
+        self.boilerplate_max_words = boilerplate_max_words
+        self.max_chars = max_chars
+
+    def fit(self, X: Any, y: Any = None) -> TextCleaner:
+        self.fit_cleaned([self.clean(doc, learned=frozenset()) for doc in as_texts(X)])
+        return self
+
+    def fit_cleaned(self, cleaned_docs: Sequence[str]) -> TextCleaner:
+        """Learn boilerplate from documents already cleaned without learned lines (no rework)."""
+        self.boilerplate_lines_: frozenset[str] = frozenset()
+        if self.learn_boilerplate:
+            self.boilerplate_lines_ = learn_boilerplate(
+                cleaned_docs,
+                min_docs=self.boilerplate_min_docs,
+                min_fraction=self.boilerplate_min_fraction,
+                max_words=self.boilerplate_max_words,
+            )
+        return self
+
+    def clean(
+        self, doc: str, learned: frozenset[str] | None = None, stats: Counter[str] | None = None
+    ) -> str:
+        """Clean one document with this cleaner's settings (and learned lines unless given)."""
+        lines = self.boilerplate_lines_ if learned is None else learned
+        return clean_document(
+            doc[: self.max_chars],
+            fix_unicode=self.fix_unicode,
+            boilerplate_patterns=self.boilerplate_patterns,
+            captions=self.captions,
+            repeated_paragraphs=self.repeated_paragraphs,
+            learned_lines=lines,
+            stats=stats,
+        )
+
+    def transform(self, X: Any) -> list[str]:
+        check_is_fitted(self, "boilerplate_lines_")
+        return [self.clean(doc) for doc in as_texts(X)]
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "boilerplate_lines_")

@@ -1,0 +1,212 @@
+"""The one configuration file (`params.yaml`): schema, defaults, CLI overrides and path resolution.
+
+Every key is validated; an unknown key or a wrong type is a one-line error naming the key, so a typo
+never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from pipeline.errors import UsageError
+
+DEFAULT_CONFIG = Path("params.yaml")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(_Strict):
+    """Where labelled articles come from and how a record becomes a document."""
+
+    train: list[str] = Field(default_factory=lambda: ["data/raw/articles.jsonl"])
+    test: list[str] = Field(default_factory=list)
+    text_fields: list[str] = Field(default_factory=lambda: ["title", "text"])
+    id_field: str = "id"
+    format: Literal["auto", "jsonl", "csv", "tsv", "parquet", "txt", "html"] = "auto"
+    test_size: float = Field(0.2, gt=0, lt=1)
+
+    @field_validator("train", "test", "text_fields", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
+class TaskConfig(_Strict):
+    """One label task: the record field holding its label(s) and its kind."""
+
+    field: str
+    type: Literal["multilabel", "multiclass"]
+    labels: list[str] | None = None  # None: learned from the training split
+
+
+class CleanConfig(_Strict):
+    """Text cleaning steps, shared by ingest and predict; each can be switched off."""
+
+    fix_unicode: bool = True
+    boilerplate_patterns: bool = True
+    learned_boilerplate: bool = True
+    boilerplate_min_docs: int = Field(5, ge=2)
+    boilerplate_min_fraction: float = Field(0.01, ge=0, le=1)
+    boilerplate_max_words: int = Field(30, ge=1)
+    captions: bool = True
+    repeated_paragraphs: bool = True
+    min_chars: int = Field(20, ge=0)
+    max_chars: int = Field(100_000, ge=100)
+
+
+class DedupConfig(_Strict):
+    """Exact and near-duplicate detection (MinHash LSH)."""
+
+    exact: bool = True
+    near: bool = True
+    near_threshold: float = Field(0.7, gt=0, le=1)
+    num_perm: int = Field(128, ge=16)
+    shingle_words: int = Field(2, ge=1)
+    drop: bool = True  # False: keep every copy, but keep a cluster on one side of the split
+
+
+class FeaturesConfig(_Strict):
+    """TF-IDF vectorizers, fitted on the training split only."""
+
+    word_ngrams: tuple[int, int] = (1, 2)
+    char_ngrams: tuple[int, int] | None = None
+    min_df: int = Field(2, ge=1)
+    max_df: float = Field(0.9, gt=0, le=1)
+    max_features: int | None = Field(None, ge=1)
+    sublinear_tf: bool = True
+    lowercase: bool = True
+
+
+class ModelConfig(_Strict):
+    """Linear classifier, its search grid and probability calibration."""
+
+    type: Literal["linear_svc", "logreg", "sgd"] = "linear_svc"
+    search: bool = True
+    grid: dict[str, list[Any]] = Field(default_factory=lambda: {"C": [0.1, 0.3, 1.0]})
+    params: dict[str, Any] = Field(default_factory=dict)  # fixed estimator parameters
+    cv: int = Field(3, ge=2)
+    scoring: Literal["macro_f1", "micro_f1", "accuracy"] = "macro_f1"
+    class_weight: Literal["balanced"] | None = None
+    tune_thresholds: bool = True  # multilabel: per-label thresholds from CV predictions
+    min_labels: int = Field(1, ge=0)  # multilabel: always predict at least this many labels
+    n_jobs: int = -1
+
+
+class PathsConfig(_Strict):
+    """Where outputs go (relative to the working directory)."""
+
+    processed: str = "data/processed"
+    models: str = "models"
+    reports: str = "reports"
+
+
+class MlflowConfig(_Strict):
+    """Experiment tracking; the tracking URI defaults to an embedded SQLite store."""
+
+    enabled: bool = True
+    tracking_uri: str | None = None  # None: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db
+    experiment: str = "news-pipeline"
+    register_models: bool = True
+    model_prefix: str = "news-"
+
+
+class Config(_Strict):
+    """The whole `params.yaml`."""
+
+    data: DataConfig = Field(default_factory=DataConfig)
+    tasks: dict[str, TaskConfig] = Field(
+        default_factory=lambda: {
+            "topic": TaskConfig(field="topics", type="multilabel"),
+            "stance": TaskConfig(field="stance", type="multiclass"),
+        }
+    )
+    clean: CleanConfig = Field(default_factory=CleanConfig)
+    dedup: DedupConfig = Field(default_factory=DedupConfig)
+    features: FeaturesConfig = Field(default_factory=FeaturesConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    paths: PathsConfig = Field(default_factory=PathsConfig)
+    mlflow: MlflowConfig = Field(default_factory=MlflowConfig)
+    seed: int = 42
+    base_dir: Path = Field(default=Path("."), exclude=True)
+
+    @field_validator("tasks")
+    @classmethod
+    def _some_task(cls, tasks: dict[str, TaskConfig]) -> dict[str, TaskConfig]:
+        if not tasks:
+            raise ValueError("declare at least one task")
+        return tasks
+
+    def section_hash(self, *sections: str) -> str:
+        """A stable hash of some config sections, so a step can tell if its settings changed."""
+        dumped = self.model_dump(mode="json", include=set(sections))
+        return hashlib.sha256(json.dumps(dumped, sort_keys=True).encode()).hexdigest()[:16]
+
+    def resolve_inputs(self, patterns: list[str]) -> list[Path]:
+        """Expand files/globs relative to the working directory, else to the config's folder."""
+        found: list[Path] = []
+        for pattern in patterns:
+            matches = _expand(pattern, Path.cwd()) or _expand(pattern, self.base_dir)
+            if not matches:
+                raise UsageError(f"data: no file matches {pattern!r}")
+            found.extend(matches)
+        return found
+
+
+def _expand(pattern: str, base: Path) -> list[Path]:
+    path = Path(pattern).expanduser()
+    if not path.is_absolute():
+        path = base / path
+    if any(ch in pattern for ch in "*?["):
+        anchor = Path(path.anchor)
+        return sorted(p for p in anchor.glob(str(path.relative_to(anchor))) if p.is_file())
+    return [path] if path.exists() else []
+
+
+def load_config(path: Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
+    """Read and validate a config file; `overrides` maps dotted keys to values (CLI options).
+
+    A missing default `params.yaml` means all defaults; a missing explicit file is an error.
+    """
+    raw: dict[str, Any] = {}
+    chosen = path or DEFAULT_CONFIG
+    if chosen.exists():
+        try:
+            raw = yaml.safe_load(chosen.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise UsageError(f"{chosen}: not valid YAML: {exc}".splitlines()[0]) from exc
+        if not isinstance(raw, dict):
+            raise UsageError(f"{chosen}: the top level must be a mapping of keys")
+    elif path is not None:
+        raise UsageError(f"config file not found: {path}")
+    for dotted, value in (overrides or {}).items():
+        _set_dotted(raw, dotted, value)
+    try:
+        config = Config.model_validate(raw)
+    except ValidationError as exc:
+        raise UsageError(f"{chosen}: {_first_error(exc)}") from exc
+    config.base_dir = chosen.resolve().parent
+    return config
+
+
+def _set_dotted(raw: dict[str, Any], dotted: str, value: Any) -> None:
+    node = raw
+    *parents, leaf = dotted.split(".")
+    for key in parents:
+        node = node.setdefault(key, {})
+    node[leaf] = value
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    key = ".".join(str(part) for part in err["loc"]) or "(top level)"
+    if err["type"] == "extra_forbidden":
+        return f"unknown key '{key}'"
+    return f"key '{key}': {err['msg']} (got {err.get('input')!r})"

@@ -1,0 +1,319 @@
+"""Ingest: read → validate → clean → de-duplicate → split → write `data/processed/`.
+
+Every input record ends up in exactly one place: the processed splits, `duplicates.jsonl`, or
+`rejects.jsonl` with a reason, and the counts printed add up (read = kept + duplicates + rejected).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
+
+from pipeline.clean import TextCleaner
+from pipeline.config import Config
+from pipeline.dedup import find_duplicates
+from pipeline.errors import PipelineError, UsageError
+from pipeline.io.readers import expand_inputs, iter_records
+from pipeline.io.writers import atomic_path, write_json, write_jsonl, write_parquet
+from pipeline.labels import LabelError, parse_label
+from pipeline.records import Counts, RawRecord, Reason, Reject
+
+MANIFEST = "manifest.json"
+CLEANER = "cleaner.joblib"
+
+
+@dataclass
+class _Row:
+    """A record that passed validation, on its way to the processed output."""
+
+    id: str
+    text: str
+    split: str
+    source: str
+    line: int
+    labels: dict[str, Any]
+    truncated: bool = False
+
+
+@dataclass
+class IngestResult:
+    """What ingest did, for the CLI to print and for later steps to check."""
+
+    counts: Counts
+    split_counts: dict[str, int]
+    out_dir: Path
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+
+def cleaner_from_config(config: Config) -> TextCleaner:
+    c = config.clean
+    return TextCleaner(
+        fix_unicode=c.fix_unicode,
+        boilerplate_patterns=c.boilerplate_patterns,
+        captions=c.captions,
+        repeated_paragraphs=c.repeated_paragraphs,
+        learn_boilerplate=c.learned_boilerplate,
+        boilerplate_min_docs=c.boilerplate_min_docs,
+        boilerplate_min_fraction=c.boilerplate_min_fraction,
+        boilerplate_max_words=c.boilerplate_max_words,
+        max_chars=c.max_chars,
+    )
+
+
+def build_document(data: dict[str, Any], text_fields: list[str]) -> str:
+    """Join the configured text fields into one document (missing fields are skipped)."""
+    parts = []
+    for name in text_fields:
+        value = data.get(name)
+        if value is None or (isinstance(value, float) and value != value):
+            continue
+        if not isinstance(value, str):
+            raise TypeError(f"'{name}' must be a string, got {type(value).__name__}")
+        if value.strip():
+            parts.append(value)
+    return "\n".join(parts)
+
+
+def reject_for(record: RawRecord, id_field: str = "id") -> Reject:
+    """The reject row of a record that could not be parsed."""
+    reason = Reason.BAD_ENCODING if (record.error or "").startswith("bad_encoding") else (
+        Reason.UNPARSEABLE
+    )
+    rec_id = str(record.data.get(id_field)) if record.data and id_field in record.data else None
+    return Reject(record.source, record.line, rec_id, reason, record.error or "")
+
+
+def input_files(config: Config) -> dict[str, list[Path]]:
+    files = {"train": expand_inputs(config.resolve_inputs(config.data.train))}
+    files["test"] = expand_inputs(config.resolve_inputs(config.data.test)) if config.data.test else []
+    return files
+
+
+def ingest(config: Config) -> IngestResult:
+    """Run the whole ingest step and write its outputs atomically."""
+    files = input_files(config)
+    counts = Counts()
+    rejects: list[Reject] = []
+    rows: list[_Row] = []
+    cleaner = cleaner_from_config(config)
+    stats: Counter[str] = Counter()
+    for split in ("train", "test"):
+        for path in files[split]:
+            for record in iter_records(path, config.data.format):
+                counts.read += 1
+                row_or_reject = _validate(record, split, config, cleaner, stats)
+                if isinstance(row_or_reject, Reject):
+                    rejects.append(row_or_reject)
+                else:
+                    rows.append(row_or_reject)
+
+    duplicates = _deduplicate(rows, config)
+    kept = [r for r in rows if r.id not in duplicates] if config.dedup.drop else rows
+    cleaner.fit_cleaned([r.text for r in kept if r.split == "train"])
+    survivors: list[_Row] = []
+    for row in kept:
+        if cleaner.boilerplate_lines_:
+            row.text = cleaner.clean(row.text, stats=stats)
+        if not row.text.strip():
+            rejects.append(
+                Reject(row.source, row.line, row.id, Reason.EMPTY_TEXT, "only boilerplate")
+            )
+        else:
+            survivors.append(row)
+
+    if not any(r.split == "train" for r in survivors):
+        raise PipelineError("ingest kept no training record: see rejects.jsonl for why")
+    if not files["test"]:
+        _split(survivors, duplicates, config)
+
+    counts.kept = len(survivors)
+    counts.duplicates = len(duplicates) if config.dedup.drop else 0
+    counts.rejected = len(rejects)
+    counts.truncated = sum(r.truncated for r in survivors)
+    counts.reasons = dict(Counter(str(r.reason) for r in rejects))
+    assert counts.read == counts.kept + counts.duplicates + counts.rejected, counts
+    return _write(config, files, survivors, rejects, duplicates, cleaner, counts, stats)
+
+
+def _validate(
+    record: RawRecord, split: str, config: Config, cleaner: TextCleaner, stats: Counter[str]
+) -> _Row | Reject:
+    if record.data is None:
+        return reject_for(record)
+    data = record.data
+    raw_id = data.get(config.data.id_field)
+    rec_id = str(raw_id) if raw_id not in (None, "") else f"{Path(record.source).name}:{record.line}"
+    try:
+        doc = build_document(data, config.data.text_fields)
+    except TypeError as exc:
+        return Reject(record.source, record.line, rec_id, Reason.WRONG_TYPE, str(exc))
+    labels: dict[str, Any] = {}
+    for name, task in config.tasks.items():
+        try:
+            labels[name] = parse_label(data.get(task.field), task)
+        except LabelError as exc:
+            return Reject(record.source, record.line, rec_id, exc.reason, str(exc))
+    truncated = len(doc) > config.clean.max_chars
+    text = cleaner.clean(doc, learned=frozenset(), stats=stats)
+    if not text.strip():
+        return Reject(record.source, record.line, rec_id, Reason.EMPTY_TEXT, "no text left")
+    if len(text) < config.clean.min_chars:
+        return Reject(
+            record.source, record.line, rec_id, Reason.TOO_SHORT,
+            f"{len(text)} characters < clean.min_chars={config.clean.min_chars}",
+        )  # fmt: skip
+    return _Row(rec_id, text, split, record.source, record.line, labels, truncated)
+
+
+def _deduplicate(rows: list[_Row], config: Config) -> dict[str, dict[str, Any]]:
+    """Duplicate rows by id → what they duplicate; train rows come first so they represent."""
+    order = sorted(range(len(rows)), key=lambda i: rows[i].split != "train")
+    d = config.dedup
+    found = find_duplicates(
+        [rows[i].text for i in order], exact=d.exact, near=d.near, threshold=d.near_threshold,
+        num_perm=d.num_perm, shingle_words=d.shingle_words, seed=config.seed,
+    )  # fmt: skip
+    duplicates: dict[str, dict[str, Any]] = {}
+    seen_ids: set[str] = set()
+    for pos, i in enumerate(order):
+        row = rows[i]
+        if row.id in seen_ids:  # two records sharing an id: keep ids unique in the output
+            row.id = f"{row.id}#{row.source.rsplit('/', 1)[-1]}:{row.line}"
+        seen_ids.add(row.id)
+        if found.kind[pos] is None:
+            continue
+        original = rows[order[found.representative[pos]]]
+        duplicates[row.id] = {
+            "source": row.source, "line": row.line, "id": row.id, "split": row.split,
+            "duplicate_of": original.id, "kind": found.kind[pos],
+            "similarity": round(float(found.similarity[pos]), 3),
+            "label_conflict": row.labels != original.labels,
+        }  # fmt: skip
+    return duplicates
+
+
+def _split(rows: list[_Row], duplicates: dict[str, dict[str, Any]], config: Config) -> None:
+    """Seeded stratified split of the train rows; a duplicate follows its original's side."""
+    first_task = next(iter(config.tasks))
+    originals = [r for r in rows if r.id not in duplicates]
+    keys = _strata([r.labels[first_task] for r in originals])
+    n_test = max(1, round(config.data.test_size * len(originals)))
+    splitter: Any = StratifiedShuffleSplit(1, test_size=n_test, random_state=config.seed)
+    if min(Counter(keys).values()) < 2 or len(set(keys)) > n_test:
+        splitter = ShuffleSplit(1, test_size=n_test, random_state=config.seed)
+    _, test_idx = next(splitter.split(np.zeros(len(keys)), keys))
+    test_ids = {originals[i].id for i in test_idx}
+    for row in rows:
+        side_of = duplicates[row.id]["duplicate_of"] if row.id in duplicates else row.id
+        row.split = "test" if side_of in test_ids else "train"
+
+
+def _strata(values: list[Any]) -> list[str]:
+    """One stratum per record: its label, or for label sets its rarest label."""
+    if not values or not isinstance(values[0], list):
+        keys = [str(v) for v in values]
+    else:
+        freq = Counter(label for labels in values for label in labels)
+        keys = [min(labels, key=lambda lab: (freq[lab], lab)) if labels else "" for labels in values]
+    freq_keys = Counter(keys)
+    return [k if freq_keys[k] >= 2 else "__rare__" for k in keys]
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _write(
+    config: Config,
+    files: dict[str, list[Path]],
+    rows: list[_Row],
+    rejects: list[Reject],
+    duplicates: dict[str, dict[str, Any]],
+    cleaner: TextCleaner,
+    counts: Counts,
+    stats: Counter[str],
+) -> IngestResult:
+    out = Path(config.paths.processed)
+    out.mkdir(parents=True, exist_ok=True)
+    manifest_path = out / MANIFEST
+    manifest_path.unlink(missing_ok=True)  # the manifest, written last, marks a complete ingest
+    split_counts: dict[str, int] = {}
+    outputs: dict[str, str] = {}
+    for split in ("train", "test"):
+        frame = _frame([r for r in rows if r.split == split], config)
+        split_counts[split] = len(frame)
+        write_parquet(out / f"{split}.parquet", frame)
+        outputs[f"{split}.parquet"] = file_sha256(out / f"{split}.parquet")
+    write_jsonl(out / "rejects.jsonl", [r.to_dict() for r in rejects])
+    write_jsonl(out / "duplicates.jsonl", list(duplicates.values()))
+    with atomic_path(out / CLEANER) as tmp:
+        joblib.dump(cleaner, tmp)
+    label_counts = {
+        name: {split: _label_counts(rows, name, split) for split in ("train", "test")}
+        for name in config.tasks
+    }
+    manifest = {
+        "counts": {
+            "read": counts.read, "kept": counts.kept, "duplicates": counts.duplicates,
+            "rejected": counts.rejected, "truncated": counts.truncated,
+            "rejected_by_reason": counts.reasons, "splits": split_counts,
+            "label_conflicts": sum(d["label_conflict"] for d in duplicates.values()),
+        },  # fmt: skip
+        "cleaning": dict(sorted(stats.items())),
+        "learned_boilerplate_lines": sorted(cleaner.boilerplate_lines_),
+        "labels": label_counts,
+        "inputs": {str(p): file_sha256(p) for split in files.values() for p in split},
+        "outputs": outputs,
+        "config_hash": config.section_hash("data", "tasks", "clean", "dedup", "seed"),
+        "split_from": "data.test" if files["test"] else f"seeded split of train (seed {config.seed})",
+    }
+    manifest["hash"] = hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()
+    write_json(manifest_path, manifest)
+    return IngestResult(counts, split_counts, out, manifest)
+
+
+def _frame(rows: list[_Row], config: Config) -> pd.DataFrame:
+    columns: dict[str, list[Any]] = {
+        "id": [r.id for r in rows],
+        "text": [r.text for r in rows],
+        "source": [r.source for r in rows],
+        "line": [r.line for r in rows],
+        "truncated": [r.truncated for r in rows],
+    }
+    for name in config.tasks:
+        columns[name] = [r.labels[name] for r in rows]
+    return pd.DataFrame(columns)
+
+
+def _label_counts(rows: list[_Row], task: str, split: str) -> dict[str, int]:
+    counter: Counter[str] = Counter()
+    for row in rows:
+        if row.split == split:
+            value = row.labels[task]
+            counter.update(value if isinstance(value, list) else [value])
+    return dict(counter.most_common())
+
+
+def load_split(config: Config, split: str) -> pd.DataFrame:
+    """Read a processed split, with a clear error if ingest has not run."""
+    path = Path(config.paths.processed) / f"{split}.parquet"
+    if not (Path(config.paths.processed) / MANIFEST).exists() or not path.exists():
+        raise UsageError(f"{path} not found: run `pipeline ingest` first")
+    frame = pd.read_parquet(path)
+    for name, task in config.tasks.items():
+        if task.type == "multilabel":
+            frame[name] = [list(v) for v in frame[name]]
+    return frame

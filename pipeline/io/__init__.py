@@ -1,0 +1,1 @@
+"""Readers and writers for the formats people really have, with atomic writes."""

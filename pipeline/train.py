@@ -1,0 +1,184 @@
+"""Train one classifier per configured task and save it as a single inference pipeline.
+
+Per task: a seeded, cross-validated search over the configured grid (all fits in one parallel
+pool, BLAS capped at one thread), calibration and per-label thresholds from the same out-of-fold
+scores, then one final fit. The saved `Pipeline` goes from raw text to calibrated scores.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import os
+import platform
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+from sklearn.linear_model import LogisticRegression, SGDClassifier
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import MultiLabelBinarizer
+from sklearn.svm import LinearSVC
+
+from pipeline.classifier import CalibratedLinearClassifier, cv_decision_scores
+from pipeline.config import Config, TaskConfig
+from pipeline.errors import PipelineError, UsageError
+from pipeline.features import Features, load_features
+from pipeline.ingest import CLEANER, MANIFEST, file_sha256, load_split
+from pipeline.io.writers import write_json
+from pipeline.metrics import score
+
+MODEL_FILE = "model.joblib"
+METADATA_FILE = "metadata.json"
+LIBRARIES = ("scikit-learn", "numpy", "scipy", "pandas", "joblib", "ftfy")
+
+
+@dataclass
+class TrainedTask:
+    """A trained task: its pipeline, where it was saved, and the search it came from."""
+
+    name: str
+    pipeline: Pipeline
+    directory: Path
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def base_estimator(config: Config, params: dict[str, Any]) -> Any:
+    m = config.model
+    merged = {**m.params, **params}
+    if m.type == "linear_svc":
+        return LinearSVC(class_weight=m.class_weight, random_state=config.seed, **merged)
+    if m.type == "logreg":
+        merged.setdefault("max_iter", 2000)
+        return LogisticRegression(class_weight=m.class_weight, random_state=config.seed, **merged)
+    merged.setdefault("loss", "modified_huber")
+    return SGDClassifier(class_weight=m.class_weight, random_state=config.seed, **merged)
+
+
+def candidate_params(config: Config) -> list[dict[str, Any]]:
+    """Grid points to try; with search off, the first value of each grid entry."""
+    grid = config.model.grid
+    if not grid:
+        return [{}]
+    keys = sorted(grid)
+    if not config.model.search:
+        return [{k: grid[k][0] for k in keys}]
+    return [dict(zip(keys, values, strict=True)) for values in itertools.product(*(grid[k] for k in keys))]
+
+
+def encode_targets(values: pd.Series, task: TaskConfig) -> tuple[np.ndarray, list[str]]:
+    """Targets as the classifier wants them, and the label list (declared or seen)."""
+    if task.type == "multiclass":
+        labels = task.labels or sorted(set(values))
+        return np.asarray(values.astype(str)), labels
+    labels = task.labels or sorted({lab for row in values for lab in row})
+    return MultiLabelBinarizer(classes=labels).fit_transform(values), labels
+
+
+def fit_task(
+    name: str, task: TaskConfig, features: Features, y_values: pd.Series, config: Config
+) -> tuple[CalibratedLinearClassifier, dict[str, Any]]:
+    """Search, calibrate and fit one task's classifier; returns it and the search report."""
+    Y, labels = encode_targets(y_values, task)
+    multilabel = task.type == "multilabel"
+    candidates = candidate_params(config)
+    template = CalibratedLinearClassifier(
+        multilabel=multilabel, cv=config.model.cv, tune_thresholds=config.model.tune_thresholds,
+        min_labels=config.model.min_labels, random_state=config.seed, n_jobs=config.model.n_jobs,
+    )  # fmt: skip
+    estimators = [clone(template).set_params(estimator=base_estimator(config, p)) for p in candidates]
+    start = time.perf_counter()
+    all_scores = cv_decision_scores(
+        [e._base() for e in estimators], features.X_train, Y,
+        folds=config.model.cv, seed=config.seed, n_jobs=config.model.n_jobs,
+    )  # fmt: skip
+    results = []
+    for params, est, scores in zip(candidates, estimators, all_scores, strict=True):
+        est._fit_calibration(scores, Y, labels)
+        predicted = est.decide(est.calibrated(scores))
+        cv_metrics = score(Y, predicted, labels=labels, multilabel=multilabel)
+        results.append({"params": params, **{k: cv_metrics[k] for k in ("accuracy", "macro_f1", "micro_f1")}})
+    best = max(range(len(results)), key=lambda i: (results[i][config.model.scoring], -i))
+    chosen = estimators[best].fit(features.X_train, Y, classes=labels, cv_scores=all_scores[best])
+    report = {
+        "search": results, "best_params": candidates[best], "cv_metrics": results[best],
+        "search_seconds": round(time.perf_counter() - start, 2), "labels": labels,
+    }  # fmt: skip
+    return chosen, report
+
+
+def train(
+    config: Config, *, features: Features | None = None, key: str = ""
+) -> dict[str, TrainedTask]:
+    """Train every configured task on the processed train split and save the models.
+
+    `key` fingerprints the inputs (see `run.train_key`) so an unchanged step can be skipped.
+    """
+    train_df = load_split(config, "train")
+    features = features or load_features(config)
+    cleaner = joblib.load(Path(config.paths.processed) / CLEANER)
+    manifest_hash = json.loads((Path(config.paths.processed) / MANIFEST).read_text())["hash"]
+    trained: dict[str, TrainedTask] = {}
+    for name, task in config.tasks.items():
+        start = time.perf_counter()
+        classifier, report = fit_task(name, task, features, train_df[name], config)
+        pipe = Pipeline(
+            [("clean", cleaner), ("tfidf", features.vectorizer), ("classifier", classifier)]
+        )
+        metadata = {
+            "task": name, "type": task.type, "field": task.field, "labels": report["labels"],
+            "text_fields": config.data.text_fields, "id_field": config.data.id_field,
+            "best_params": report["best_params"], "cv_metrics": report["cv_metrics"],
+            "search": report["search"], "train_seconds": round(time.perf_counter() - start, 2),
+            "n_train": len(train_df), "n_features": features.n_features,
+            "data_manifest_hash": manifest_hash, "seed": config.seed, "train_key": key,
+            "config": config.model_dump(mode="json"),
+            "libraries": {lib: version(lib) for lib in LIBRARIES},
+            "python": platform.python_version(),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }  # fmt: skip
+        if task.type == "multilabel":
+            metadata["thresholds"] = dict(zip(report["labels"], classifier.thresholds_.round(4).tolist(), strict=True))
+        directory = save_model(pipe, metadata, Path(config.paths.models) / name)
+        trained[name] = TrainedTask(name, pipe, directory, metadata)
+    return trained
+
+
+def save_model(pipe: Pipeline, metadata: dict[str, Any], directory: Path) -> Path:
+    """Write model + metadata into a temp folder, then swap it in: never a half-written model."""
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    try:
+        joblib.dump(pipe, tmp / MODEL_FILE, compress=3)
+        metadata = {**metadata, "sha256": file_sha256(tmp / MODEL_FILE)}
+        write_json(tmp / METADATA_FILE, metadata)
+        old = directory.with_name(f".{directory.name}.old")
+        if directory.exists():
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(directory, old)
+        os.replace(tmp, directory)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return directory
+
+
+def load_model(directory: Path) -> tuple[Pipeline, dict[str, Any]]:
+    """Load a saved model after checking its checksum against its metadata."""
+    meta_path, model_path = directory / METADATA_FILE, directory / MODEL_FILE
+    if not meta_path.exists() or not model_path.exists():
+        raise UsageError(f"{directory}: no saved model here (expected {MODEL_FILE} and {METADATA_FILE})")
+    metadata = json.loads(meta_path.read_text())
+    digest = hashlib.sha256(model_path.read_bytes()).hexdigest()
+    if digest != metadata.get("sha256"):
+        raise PipelineError(f"{model_path}: checksum does not match metadata.json (corrupt or replaced)")
+    return joblib.load(model_path), metadata
