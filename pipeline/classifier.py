@@ -99,9 +99,13 @@ class CalibratedLinearClassifier(ClassifierMixin, BaseEstimator):
         Y = np.asarray(y)
         if cv_scores is None:
             cv_scores = cv_decision_scores(
-                [self._base()], X, Y, folds=self.cv, seed=self.random_state,
+                [self._base()],
+                X,
+                Y,
+                folds=self.cv,
+                seed=self.random_state,
                 n_jobs=self.n_jobs or 1,
-            )[0]  # fmt: skip
+            )[0]
         self._fit_calibration(cv_scores, Y, classes)
         with threadpool_limits(1):
             self.estimator_ = self._base().fit(X, Y)

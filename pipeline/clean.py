@@ -136,9 +136,7 @@ def learn_boilerplate(
         counts.update({line_key(line) for line in doc.split("\n") if line.strip()})
     threshold = max(min_docs, int(np.ceil(min_fraction * n_docs)))
     return frozenset(
-        key
-        for key, n in counts.items()
-        if n >= threshold and key and len(key.split()) <= max_words
+        key for key, n in counts.items() if n >= threshold and key and len(key.split()) <= max_words
     )
 
 

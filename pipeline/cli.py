@@ -62,7 +62,9 @@ def ingest(config: ConfigOpt = None, seed: SeedOpt = None) -> None:
 
     result = run_ingest(_config(config, seed))
     typer.echo(result.counts.summary())
-    typer.echo(f"train {result.split_counts['train']} · test {result.split_counts['test']} → {result.out_dir}")
+    typer.echo(
+        f"train {result.split_counts['train']} · test {result.split_counts['test']} → {result.out_dir}"
+    )
 
 
 @app.command()
@@ -75,7 +77,9 @@ def features(config: ConfigOpt = None) -> None:
     from pipeline.features import build_features
 
     built = build_features(_config(config))
-    typer.echo(f"{built.n_features} features · train {built.X_train.shape[0]} · test {built.X_test.shape[0]}")
+    typer.echo(
+        f"{built.n_features} features · train {built.X_train.shape[0]} · test {built.X_test.shape[0]}"
+    )
 
 
 @app.command()
@@ -95,7 +99,9 @@ def train(
     cfg = _config(config, seed, **({"model.search": False} if fast else {}))
     for name, task in run_train(cfg, key=train_key(cfg)).items():
         cv = task.metadata["cv_metrics"]
-        typer.echo(f"{name}: cv macro-F1 {cv['macro_f1']:.3f} · params {task.metadata['best_params']} → {task.directory}")
+        typer.echo(
+            f"{name}: cv macro-F1 {cv['macro_f1']:.3f} · params {task.metadata['best_params']} → {task.directory}"
+        )
 
 
 @app.command()
@@ -118,7 +124,12 @@ def evaluate(config: ConfigOpt = None) -> None:
 def run(
     config: ConfigOpt = None,
     seed: SeedOpt = None,
-    tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db).")] = None,
+    tracking_uri: Annotated[
+        str | None,
+        typer.Option(
+            help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db)."
+        ),
+    ] = None,
     no_mlflow: Annotated[bool, typer.Option("--no-mlflow", help="Do not log to MLflow.")] = False,
     fast: Annotated[bool, typer.Option("--fast", help="No search: first grid value only.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Re-run every step.")] = False,
@@ -143,17 +154,33 @@ def run(
     typer.echo(format_metrics(result.metrics))
     if result.mlflow_run:
         versions = ", ".join(f"{k} v{v}" for k, v in result.mlflow_run.versions.items())
-        typer.echo(f"mlflow run {result.mlflow_run.run_id} at {result.mlflow_run.tracking_uri}" + (f" · registered {versions}" if versions else ""))
+        typer.echo(
+            f"mlflow run {result.mlflow_run.run_id} at {result.mlflow_run.tracking_uri}"
+            + (f" · registered {versions}" if versions else "")
+        )
 
 
 @app.command()
 @_handle_errors
 def predict(
-    inputs: Annotated[list[Path], typer.Argument(help="JSONL(.gz), CSV, Parquet, .txt/.html files or folders.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Output file: .jsonl, .csv or .parquet.")],
-    model: Annotated[list[str] | None, typer.Option("--model", "-m", help="Model folder (default: models/) or MLflow URI such as models:/news-topic@champion; repeatable.")] = None,
+    inputs: Annotated[
+        list[Path], typer.Argument(help="JSONL(.gz), CSV, Parquet, .txt/.html files or folders.")
+    ],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Output file: .jsonl, .csv or .parquet.")
+    ],
+    model: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--model",
+            "-m",
+            help="Model folder (default: models/) or MLflow URI such as models:/news-topic@champion; repeatable.",
+        ),
+    ] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Records per batch.")] = 1000,
-    input_format: Annotated[str, typer.Option("--format", help="Input format: auto|jsonl|csv|tsv|parquet|txt|html.")] = "auto",
+    input_format: Annotated[
+        str, typer.Option("--format", help="Input format: auto|jsonl|csv|tsv|parquet|txt|html.")
+    ] = "auto",
     force: Annotated[bool, typer.Option("--force", help="Overwrite OUTPUT if it exists.")] = False,
 ) -> None:
     """Predict every task's labels and scores for new article dumps, streaming in batches.
@@ -166,13 +193,24 @@ def predict(
     from pipeline.predict import predict as run_predict
 
     models = load_models(model or ["models"])
-    with Progress(SpinnerColumn(), TextColumn("{task.completed} records"), TimeElapsedColumn(),
-                  console=err, disable=not sys.stderr.isatty(), transient=True) as progress:  # fmt: skip
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.completed} records"),
+        TimeElapsedColumn(),
+        console=err,
+        disable=not sys.stderr.isatty(),
+        transient=True,
+    ) as progress:
         bar = progress.add_task("predict", total=None)
         result = run_predict(
-            inputs, output, models, fmt=input_format, batch_size=batch_size, force=force,
+            inputs,
+            output,
+            models,
+            fmt=input_format,
+            batch_size=batch_size,
+            force=force,
             on_batch=lambda n: progress.advance(bar, n),
-        )  # fmt: skip
+        )
     typer.echo(result.summary())
     typer.echo(f"→ {result.output}" + (f" · rejects → {result.rejects}" if result.rejected else ""))
 

@@ -28,7 +28,9 @@ def evaluate(config: Config) -> dict[str, dict[str, Any]]:
         directory = Path(config.paths.models) / name
         pipe, metadata = load_model(directory)
         labels: list[str] = metadata["labels"]
-        probs = pipe.predict_proba(test["text"].tolist()) if len(test) else np.zeros((0, len(labels)))
+        probs = (
+            pipe.predict_proba(test["text"].tolist()) if len(test) else np.zeros((0, len(labels)))
+        )
         predicted = pipe[-1].decide(probs)
         out = reports / name
         if task.type == "multilabel":
@@ -44,7 +46,9 @@ def evaluate(config: Config) -> dict[str, dict[str, Any]]:
             onehot = (truth[:, None] == np.asarray(pipe[-1].classes_)[None, :]).astype(int)
             plots = {"confusion": confusion_png(truth, predicted, labels, out / "confusion.png")}
         calib = calibration(probs, onehot)
-        plots["reliability"] = reliability_png(calib["curve"], out / "reliability.png", f"{name}: reliability")
+        plots["reliability"] = reliability_png(
+            calib["curve"], out / "reliability.png", f"{name}: reliability"
+        )
         metrics["calibration"] = {"brier": calib["brier"], "ece": calib["ece"]}
         metrics["n_test"] = len(test)
         metrics["plots"] = {k: str(v) for k, v in plots.items()}
@@ -75,12 +79,16 @@ def format_metrics(results: dict[str, dict[str, Any]]) -> str:
 
 
 def _write_html(target: Path, results: dict[str, dict[str, Any]]) -> None:
-    parts = ["<!doctype html><meta charset='utf-8'><title>Evaluation</title>",
-             "<style>body{font-family:sans-serif;margin:2em}td,th{padding:2px 8px;text-align:right}"
-             "th:first-child,td:first-child{text-align:left}</style><h1>Test-split evaluation</h1>"]  # fmt: skip
+    parts = [
+        "<!doctype html><meta charset='utf-8'><title>Evaluation</title>",
+        "<style>body{font-family:sans-serif;margin:2em}td,th{padding:2px 8px;text-align:right}"
+        "th:first-child,td:first-child{text-align:left}</style><h1>Test-split evaluation</h1>",
+    ]
     for name, m in results.items():
         parts.append(f"<h2>{html.escape(name)}</h2><p>{html.escape(format_metrics({name: m}))}</p>")
-        parts.append("<table><tr><th>label</th><th>precision</th><th>recall</th><th>F1</th><th>support</th></tr>")
+        parts.append(
+            "<table><tr><th>label</th><th>precision</th><th>recall</th><th>F1</th><th>support</th></tr>"
+        )
         for label, row in m["per_label"].items():
             parts.append(
                 f"<tr><td>{html.escape(label)}</td><td>{row['precision']:.3f}</td>"
@@ -88,6 +96,8 @@ def _write_html(target: Path, results: dict[str, dict[str, Any]]) -> None:
             )
         parts.append("</table>")
         for plot in m["plots"].values():
-            parts.append(f"<img src='{html.escape(Path(plot).relative_to(target.parent).as_posix())}' style='max-width:45%'>")
+            parts.append(
+                f"<img src='{html.escape(Path(plot).relative_to(target.parent).as_posix())}' style='max-width:45%'>"
+            )
     with atomic_path(target) as tmp:
         tmp.write_text("\n".join(parts), encoding="utf-8")

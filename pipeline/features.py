@@ -23,12 +23,14 @@ FEATURES_DIR = "features"
 def build_vectorizer(cfg: FeaturesConfig) -> TransformerMixin:
     """Word n-gram TF-IDF, plus character n-grams when configured (robust to lost letters)."""
     common = {
-        "min_df": cfg.min_df, "max_df": cfg.max_df, "sublinear_tf": cfg.sublinear_tf,
-        "lowercase": cfg.lowercase, "max_features": cfg.max_features, "dtype": np.float32,
-    }  # fmt: skip
-    word = TfidfVectorizer(
-        ngram_range=tuple(cfg.word_ngrams), strip_accents="unicode", **common
-    )
+        "min_df": cfg.min_df,
+        "max_df": cfg.max_df,
+        "sublinear_tf": cfg.sublinear_tf,
+        "lowercase": cfg.lowercase,
+        "max_features": cfg.max_features,
+        "dtype": np.float32,
+    }
+    word = TfidfVectorizer(ngram_range=tuple(cfg.word_ngrams), strip_accents="unicode", **common)
     if cfg.char_ngrams is None:
         return word
     char = TfidfVectorizer(analyzer="char_wb", ngram_range=tuple(cfg.char_ngrams), **common)

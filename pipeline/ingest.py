@@ -85,8 +85,10 @@ def build_document(data: dict[str, Any], text_fields: list[str]) -> str:
 
 def reject_for(record: RawRecord, id_field: str = "id") -> Reject:
     """The reject row of a record that could not be parsed."""
-    reason = Reason.BAD_ENCODING if (record.error or "").startswith("bad_encoding") else (
-        Reason.UNPARSEABLE
+    reason = (
+        Reason.BAD_ENCODING
+        if (record.error or "").startswith("bad_encoding")
+        else (Reason.UNPARSEABLE)
     )
     rec_id = str(record.data.get(id_field)) if record.data and id_field in record.data else None
     return Reject(record.source, record.line, rec_id, reason, record.error or "")
@@ -94,7 +96,9 @@ def reject_for(record: RawRecord, id_field: str = "id") -> Reject:
 
 def input_files(config: Config) -> dict[str, list[Path]]:
     files = {"train": expand_inputs(config.resolve_inputs(config.data.train))}
-    files["test"] = expand_inputs(config.resolve_inputs(config.data.test)) if config.data.test else []
+    files["test"] = (
+        expand_inputs(config.resolve_inputs(config.data.test)) if config.data.test else []
+    )
     return files
 
 
@@ -151,7 +155,9 @@ def _validate(
         return reject_for(record)
     data = record.data
     raw_id = data.get(config.data.id_field)
-    rec_id = str(raw_id) if raw_id not in (None, "") else f"{Path(record.source).name}:{record.line}"
+    rec_id = (
+        str(raw_id) if raw_id not in (None, "") else f"{Path(record.source).name}:{record.line}"
+    )
     try:
         doc = build_document(data, config.data.text_fields)
     except TypeError as exc:
@@ -168,9 +174,12 @@ def _validate(
         return Reject(record.source, record.line, rec_id, Reason.EMPTY_TEXT, "no text left")
     if len(text) < config.clean.min_chars:
         return Reject(
-            record.source, record.line, rec_id, Reason.TOO_SHORT,
+            record.source,
+            record.line,
+            rec_id,
+            Reason.TOO_SHORT,
             f"{len(text)} characters < clean.min_chars={config.clean.min_chars}",
-        )  # fmt: skip
+        )
     return _Row(rec_id, text, split, record.source, record.line, labels, truncated)
 
 
@@ -179,9 +188,14 @@ def _deduplicate(rows: list[_Row], config: Config) -> dict[str, dict[str, Any]]:
     order = sorted(range(len(rows)), key=lambda i: rows[i].split != "train")
     d = config.dedup
     found = find_duplicates(
-        [rows[i].text for i in order], exact=d.exact, near=d.near, threshold=d.near_threshold,
-        num_perm=d.num_perm, shingle_words=d.shingle_words, seed=config.seed,
-    )  # fmt: skip
+        [rows[i].text for i in order],
+        exact=d.exact,
+        near=d.near,
+        threshold=d.near_threshold,
+        num_perm=d.num_perm,
+        shingle_words=d.shingle_words,
+        seed=config.seed,
+    )
     duplicates: dict[str, dict[str, Any]] = {}
     seen_ids: set[str] = set()
     for pos, i in enumerate(order):
@@ -193,11 +207,15 @@ def _deduplicate(rows: list[_Row], config: Config) -> dict[str, dict[str, Any]]:
             continue
         original = rows[order[found.representative[pos]]]
         duplicates[row.id] = {
-            "source": row.source, "line": row.line, "id": row.id, "split": row.split,
-            "duplicate_of": original.id, "kind": found.kind[pos],
+            "source": row.source,
+            "line": row.line,
+            "id": row.id,
+            "split": row.split,
+            "duplicate_of": original.id,
+            "kind": found.kind[pos],
             "similarity": round(float(found.similarity[pos]), 3),
             "label_conflict": row.labels != original.labels,
-        }  # fmt: skip
+        }
     return duplicates
 
 
@@ -223,7 +241,9 @@ def _strata(values: list[Any]) -> list[str]:
         keys = [str(v) for v in values]
     else:
         freq = Counter(label for labels in values for label in labels)
-        keys = [min(labels, key=lambda lab: (freq[lab], lab)) if labels else "" for labels in values]
+        keys = [
+            min(labels, key=lambda lab: (freq[lab], lab)) if labels else "" for labels in values
+        ]
     freq_keys = Counter(keys)
     return [k if freq_keys[k] >= 2 else "__rare__" for k in keys]
 
@@ -267,18 +287,24 @@ def _write(
     }
     manifest = {
         "counts": {
-            "read": counts.read, "kept": counts.kept, "duplicates": counts.duplicates,
-            "rejected": counts.rejected, "truncated": counts.truncated,
-            "rejected_by_reason": counts.reasons, "splits": split_counts,
+            "read": counts.read,
+            "kept": counts.kept,
+            "duplicates": counts.duplicates,
+            "rejected": counts.rejected,
+            "truncated": counts.truncated,
+            "rejected_by_reason": counts.reasons,
+            "splits": split_counts,
             "label_conflicts": sum(d["label_conflict"] for d in duplicates.values()),
-        },  # fmt: skip
+        },
         "cleaning": dict(sorted(stats.items())),
         "learned_boilerplate_lines": sorted(cleaner.boilerplate_lines_),
         "labels": label_counts,
         "inputs": {str(p): file_sha256(p) for split in files.values() for p in split},
         "outputs": outputs,
         "config_hash": config.section_hash("data", "tasks", "clean", "dedup", "seed"),
-        "split_from": "data.test" if files["test"] else f"seeded split of train (seed {config.seed})",
+        "split_from": "data.test"
+        if files["test"]
+        else f"seeded split of train (seed {config.seed})",
     }
     manifest["hash"] = hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()
     write_json(manifest_path, manifest)

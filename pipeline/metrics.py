@@ -21,10 +21,14 @@ def score(
         "macro_f1": float(f1_score(y_true, y_pred, average="macro", zero_division=0, **label_args)),
         "micro_f1": float(f1_score(y_true, y_pred, average="micro", zero_division=0, **label_args)),
         "per_label": {
-            label: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]),
-                    "support": int(s[i])}
+            label: {
+                "precision": float(p[i]),
+                "recall": float(r[i]),
+                "f1": float(f[i]),
+                "support": int(s[i]),
+            }
             for i, label in enumerate(labels)
-        },  # fmt: skip
+        },
     }
 
 

@@ -8,11 +8,11 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from sklearn.metrics import confusion_matrix, multilabel_confusion_matrix  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from sklearn.metrics import confusion_matrix, multilabel_confusion_matrix
 
-from pipeline.io.writers import atomic_path  # noqa: E402
+from pipeline.io.writers import atomic_path
 
 
 def _save(fig: Any, target: Path) -> Path:
@@ -46,7 +46,9 @@ def per_label_png(Y_true: np.ndarray, Y_pred: np.ndarray, labels: list[str], tar
     mcm = multilabel_confusion_matrix(Y_true, Y_pred)
     table = np.stack([mcm[:, 1, 1], mcm[:, 1, 0], mcm[:, 0, 1]], axis=1)
     fig, ax = plt.subplots(figsize=(5, max(3.0, 0.28 * len(labels) + 1)))
-    ax.imshow(table / np.maximum(table.sum(axis=1, keepdims=True), 1), cmap="Oranges", aspect="auto")
+    ax.imshow(
+        table / np.maximum(table.sum(axis=1, keepdims=True), 1), cmap="Oranges", aspect="auto"
+    )
     ax.set_xticks(range(3), ["true pos.", "false neg.", "false pos."])
     ax.set_yticks(range(len(labels)), labels, fontsize=8 if len(labels) <= 40 else 5)
     if len(labels) <= 60:
@@ -61,9 +63,11 @@ def reliability_png(curve: list[dict[str, Any]], target: Path, title: str) -> Pa
     fig, ax = plt.subplots(figsize=(4.5, 4.5))
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfect")
     ax.plot(
-        [c["confidence"] for c in curve], [c["frequency"] for c in curve], marker="o",
+        [c["confidence"] for c in curve],
+        [c["frequency"] for c in curve],
+        marker="o",
         label="model",
-    )  # fmt: skip
+    )
     ax.set_xlabel("predicted probability")
     ax.set_ylabel("observed frequency")
     ax.set_xlim(0, 1)

@@ -79,9 +79,15 @@ def load_models(specs: list[str]) -> list[TaskModel]:
         for directory in task_dirs:
             pipe, meta = load_model(directory)
             models.append(
-                TaskModel(meta["task"], pipe, meta["labels"], meta["type"] == "multilabel",
-                          meta["text_fields"], meta.get("id_field", "id"))
-            )  # fmt: skip
+                TaskModel(
+                    meta["task"],
+                    pipe,
+                    meta["labels"],
+                    meta["type"] == "multilabel",
+                    meta["text_fields"],
+                    meta.get("id_field", "id"),
+                )
+            )
     return models
 
 
@@ -96,8 +102,9 @@ def _load_mlflow(uri: str) -> TaskModel:
     name = uri.split(":/", 1)[1].strip("/").split("/")[0].split("@")[0]
     task = name.removeprefix("news-")
     classifier = pipe[-1]
-    return TaskModel(task, pipe, [str(c) for c in classifier.classes_], classifier.multilabel,
-                     ["title", "text"])  # fmt: skip
+    return TaskModel(
+        task, pipe, [str(c) for c in classifier.classes_], classifier.multilabel, ["title", "text"]
+    )
 
 
 def predict(
@@ -125,7 +132,9 @@ def predict(
                 writer.write(rows)
                 for reject in rejects:
                     rej_fh.write(json.dumps(reject.to_dict(), ensure_ascii=False) + "\n")
-                    result.reasons[str(reject.reason)] = result.reasons.get(str(reject.reason), 0) + 1
+                    result.reasons[str(reject.reason)] = (
+                        result.reasons.get(str(reject.reason), 0) + 1
+                    )
                 result.read += len(batch)
                 result.predicted += len(rows)
                 result.rejected += len(rejects)
@@ -155,14 +164,24 @@ def predict_records(
             rejects.append(reject_for(record, first.id_field))
             continue
         raw_id = record.data.get(first.id_field)
-        rec_id = str(raw_id) if raw_id not in (None, "") else f"{Path(record.source).name}:{record.line}"
+        rec_id = (
+            str(raw_id) if raw_id not in (None, "") else f"{Path(record.source).name}:{record.line}"
+        )
         try:
             doc = first.cleaner.clean(build_document(record.data, first.text_fields))
         except TypeError as exc:
             rejects.append(Reject(record.source, record.line, rec_id, Reason.WRONG_TYPE, str(exc)))
             continue
         if not doc.strip():
-            rejects.append(Reject(record.source, record.line, rec_id, Reason.EMPTY_TEXT, "no text left after cleaning"))
+            rejects.append(
+                Reject(
+                    record.source,
+                    record.line,
+                    rec_id,
+                    Reason.EMPTY_TEXT,
+                    "no text left after cleaning",
+                )
+            )
             continue
         ids.append(rec_id)
         docs.append(doc)
@@ -174,7 +193,9 @@ def predict_records(
             labels = np.asarray(model.labels)
             for row, p, d in zip(rows, probs, decided, strict=True):
                 row[model.task] = labels[d.astype(bool)].tolist() if model.multilabel else str(d)
-                row[f"{model.task}_scores"] = {lab: round(float(x), 4) for lab, x in zip(labels, p, strict=True)}
+                row[f"{model.task}_scores"] = {
+                    lab: round(float(x), 4) for lab, x in zip(labels, p, strict=True)
+                }
     return rows, rejects
 
 
@@ -200,7 +221,11 @@ class _CsvWriter:
     def write(self, rows: Iterable[dict[str, Any]]) -> None:
         for row in rows:
             flat = {
-                k: ";".join(v) if isinstance(v, list) else json.dumps(v) if isinstance(v, dict) else v
+                k: ";".join(v)
+                if isinstance(v, list)
+                else json.dumps(v)
+                if isinstance(v, dict)
+                else v
                 for k, v in row.items()
             }
             if self.writer is None:
@@ -235,5 +260,7 @@ class _ParquetWriter:
 
 
 _WRITERS: dict[str, Callable[[Path], Any]] = {
-    "jsonl": _JsonlWriter, "csv": _CsvWriter, "parquet": _ParquetWriter,
-}  # fmt: skip
+    "jsonl": _JsonlWriter,
+    "csv": _CsvWriter,
+    "parquet": _ParquetWriter,
+}

@@ -40,11 +40,14 @@ def ingest_is_current(config: Config) -> bool:
     out = Path(config.paths.processed)
     files = [p for split in input_files(config).values() for p in split]
     return (
-        manifest.get("config_hash") == config.section_hash("data", "tasks", "clean", "dedup", "seed")
+        manifest.get("config_hash")
+        == config.section_hash("data", "tasks", "clean", "dedup", "seed")
         and manifest.get("inputs") == {str(p): file_sha256(p) for p in files}
-        and all((out / name).exists() and file_sha256(out / name) == digest
-                for name, digest in manifest.get("outputs", {}).items())
-    )  # fmt: skip
+        and all(
+            (out / name).exists() and file_sha256(out / name) == digest
+            for name, digest in manifest.get("outputs", {}).items()
+        )
+    )
 
 
 def train_key(config: Config) -> str:
@@ -84,7 +87,11 @@ def run_all(
         result.steps["ingest"] = "skipped (inputs and config unchanged)"
     stamp = _read_json(features_dir(config) / "stamp.json")
     features = build_features(config) if force else load_features(config)
-    result.steps["features"] = "ran" if stamp is None or stamp.get("stamp") != features.stamp or force else "skipped (unchanged)"
+    result.steps["features"] = (
+        "ran"
+        if stamp is None or stamp.get("stamp") != features.stamp or force
+        else "skipped (unchanged)"
+    )
     trained = None
     if force or not train_is_current(config):
         trained = train(config, features=features, key=train_key(config))
@@ -93,7 +100,12 @@ def run_all(
         result.steps["train"] = "skipped (data, features and model config unchanged)"
     reports = Path(config.paths.reports)
     stamp_path = reports / ".stamp.json"
-    if force or trained or _read_json(stamp_path) != evaluate_key(config) or not (reports / METRICS_FILE).exists():
+    if (
+        force
+        or trained
+        or _read_json(stamp_path) != evaluate_key(config)
+        or not (reports / METRICS_FILE).exists()
+    ):
         result.metrics = evaluate(config)
         stamp_path.write_text(json.dumps(evaluate_key(config)))
         result.steps["evaluate"] = "ran"
@@ -103,14 +115,15 @@ def run_all(
     if config.mlflow.enabled:
         from pipeline.tracking import log_run
 
-        models = {
-            name: load_model(Path(config.paths.models) / name) for name in config.tasks
-        }
+        models = {name: load_model(Path(config.paths.models) / name) for name in config.tasks}
         result.mlflow_run = log_run(
-            config, metrics=result.metrics, models=models,
-            reports_dir=reports, processed_dir=Path(config.paths.processed),
+            config,
+            metrics=result.metrics,
+            models=models,
+            reports_dir=reports,
+            processed_dir=Path(config.paths.processed),
             register=config.mlflow.register_models and trained is not None,
             tags={"steps": json.dumps(result.steps)},
-        )  # fmt: skip
+        )
         result.steps["mlflow"] = "logged"
     return result

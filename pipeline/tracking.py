@@ -32,7 +32,9 @@ class LoggedRun:
 
 
 def tracking_uri(config: Config) -> str:
-    return config.mlflow.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    return (
+        config.mlflow.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    )
 
 
 def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
@@ -73,7 +75,9 @@ def log_run(
             for task, m in metrics.items():
                 flat = {f"{task}.{k}": float(m[k]) for k in ("accuracy", "macro_f1", "micro_f1")}
                 flat |= {f"{task}.{k}": float(v) for k, v in m.get("calibration", {}).items()}
-                flat |= {f"{task}.f1.{label}": float(v["f1"]) for label, v in m["per_label"].items()}
+                flat |= {
+                    f"{task}.f1.{label}": float(v["f1"]) for label, v in m["per_label"].items()
+                }
                 mlflow.log_metrics(flat)
             if reports_dir.exists():
                 mlflow.log_artifacts(str(reports_dir), artifact_path="reports")
@@ -81,7 +85,9 @@ def log_run(
                 if (processed_dir / name).exists():
                     mlflow.log_artifact(str(processed_dir / name), artifact_path="data")
             for task, (pipe, metadata) in models.items():
-                example = pd.DataFrame({"text": ["Defence ministers met in Jakarta to sign an arms deal."]})
+                example = pd.DataFrame(
+                    {"text": ["Defence ministers met in Jakarta to sign an arms deal."]}
+                )
                 info = mlflow.sklearn.log_model(
                     pipe,
                     name=task,

@@ -72,7 +72,10 @@ def candidate_params(config: Config) -> list[dict[str, Any]]:
     keys = sorted(grid)
     if not config.model.search:
         return [{k: grid[k][0] for k in keys}]
-    return [dict(zip(keys, values, strict=True)) for values in itertools.product(*(grid[k] for k in keys))]
+    return [
+        dict(zip(keys, values, strict=True))
+        for values in itertools.product(*(grid[k] for k in keys))
+    ]
 
 
 def encode_targets(values: pd.Series, task: TaskConfig) -> tuple[np.ndarray, list[str]]:
@@ -92,27 +95,42 @@ def fit_task(
     multilabel = task.type == "multilabel"
     candidates = candidate_params(config)
     template = CalibratedLinearClassifier(
-        multilabel=multilabel, cv=config.model.cv, tune_thresholds=config.model.tune_thresholds,
-        min_labels=config.model.min_labels, random_state=config.seed, n_jobs=config.model.n_jobs,
-    )  # fmt: skip
-    estimators = [clone(template).set_params(estimator=base_estimator(config, p)) for p in candidates]
+        multilabel=multilabel,
+        cv=config.model.cv,
+        tune_thresholds=config.model.tune_thresholds,
+        min_labels=config.model.min_labels,
+        random_state=config.seed,
+        n_jobs=config.model.n_jobs,
+    )
+    estimators = [
+        clone(template).set_params(estimator=base_estimator(config, p)) for p in candidates
+    ]
     start = time.perf_counter()
     all_scores = cv_decision_scores(
-        [e._base() for e in estimators], features.X_train, Y,
-        folds=config.model.cv, seed=config.seed, n_jobs=config.model.n_jobs,
-    )  # fmt: skip
+        [e._base() for e in estimators],
+        features.X_train,
+        Y,
+        folds=config.model.cv,
+        seed=config.seed,
+        n_jobs=config.model.n_jobs,
+    )
     results = []
     for params, est, scores in zip(candidates, estimators, all_scores, strict=True):
         est._fit_calibration(scores, Y, labels)
         predicted = est.decide(est.calibrated(scores))
         cv_metrics = score(Y, predicted, labels=labels, multilabel=multilabel)
-        results.append({"params": params, **{k: cv_metrics[k] for k in ("accuracy", "macro_f1", "micro_f1")}})
+        results.append(
+            {"params": params, **{k: cv_metrics[k] for k in ("accuracy", "macro_f1", "micro_f1")}}
+        )
     best = max(range(len(results)), key=lambda i: (results[i][config.model.scoring], -i))
     chosen = estimators[best].fit(features.X_train, Y, classes=labels, cv_scores=all_scores[best])
     report = {
-        "search": results, "best_params": candidates[best], "cv_metrics": results[best],
-        "search_seconds": round(time.perf_counter() - start, 2), "labels": labels,
-    }  # fmt: skip
+        "search": results,
+        "best_params": candidates[best],
+        "cv_metrics": results[best],
+        "search_seconds": round(time.perf_counter() - start, 2),
+        "labels": labels,
+    }
     return chosen, report
 
 
@@ -135,19 +153,30 @@ def train(
             [("clean", cleaner), ("tfidf", features.vectorizer), ("classifier", classifier)]
         )
         metadata = {
-            "task": name, "type": task.type, "field": task.field, "labels": report["labels"],
-            "text_fields": config.data.text_fields, "id_field": config.data.id_field,
-            "best_params": report["best_params"], "cv_metrics": report["cv_metrics"],
-            "search": report["search"], "train_seconds": round(time.perf_counter() - start, 2),
-            "n_train": len(train_df), "n_features": features.n_features,
-            "data_manifest_hash": manifest_hash, "seed": config.seed, "train_key": key,
+            "task": name,
+            "type": task.type,
+            "field": task.field,
+            "labels": report["labels"],
+            "text_fields": config.data.text_fields,
+            "id_field": config.data.id_field,
+            "best_params": report["best_params"],
+            "cv_metrics": report["cv_metrics"],
+            "search": report["search"],
+            "train_seconds": round(time.perf_counter() - start, 2),
+            "n_train": len(train_df),
+            "n_features": features.n_features,
+            "data_manifest_hash": manifest_hash,
+            "seed": config.seed,
+            "train_key": key,
             "config": config.model_dump(mode="json"),
             "libraries": {lib: version(lib) for lib in LIBRARIES},
             "python": platform.python_version(),
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        }  # fmt: skip
+        }
         if task.type == "multilabel":
-            metadata["thresholds"] = dict(zip(report["labels"], classifier.thresholds_.round(4).tolist(), strict=True))
+            metadata["thresholds"] = dict(
+                zip(report["labels"], classifier.thresholds_.round(4).tolist(), strict=True)
+            )
         directory = save_model(pipe, metadata, Path(config.paths.models) / name)
         trained[name] = TrainedTask(name, pipe, directory, metadata)
     return trained
@@ -176,9 +205,13 @@ def load_model(directory: Path) -> tuple[Pipeline, dict[str, Any]]:
     """Load a saved model after checking its checksum against its metadata."""
     meta_path, model_path = directory / METADATA_FILE, directory / MODEL_FILE
     if not meta_path.exists() or not model_path.exists():
-        raise UsageError(f"{directory}: no saved model here (expected {MODEL_FILE} and {METADATA_FILE})")
+        raise UsageError(
+            f"{directory}: no saved model here (expected {MODEL_FILE} and {METADATA_FILE})"
+        )
     metadata = json.loads(meta_path.read_text())
     digest = hashlib.sha256(model_path.read_bytes()).hexdigest()
     if digest != metadata.get("sha256"):
-        raise PipelineError(f"{model_path}: checksum does not match metadata.json (corrupt or replaced)")
+        raise PipelineError(
+            f"{model_path}: checksum does not match metadata.json (corrupt or replaced)"
+        )
     return joblib.load(model_path), metadata

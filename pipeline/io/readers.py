@@ -22,10 +22,18 @@ from pipeline.records import RawRecord
 
 FORMATS = ("jsonl", "csv", "tsv", "parquet", "txt", "html")
 _SUFFIXES = {
-    ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl",
-    ".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet",
-    ".txt": "txt", ".text": "txt", ".html": "html", ".htm": "html",
-}  # fmt: skip
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".txt": "txt",
+    ".text": "txt",
+    ".html": "html",
+    ".htm": "html",
+}
 csv.field_size_limit(sys.maxsize)
 
 
@@ -71,9 +79,13 @@ def iter_records(path: Path, fmt: str = "auto") -> Iterator[RawRecord]:
     """Yield every record of one file, parsed or not."""
     kind = detect_format(path, fmt)
     reader = {
-        "jsonl": _read_jsonl, "csv": _read_csv, "tsv": _read_csv,
-        "parquet": _read_parquet, "txt": _read_txt, "html": _read_html,
-    }[kind]  # fmt: skip
+        "jsonl": _read_jsonl,
+        "csv": _read_csv,
+        "tsv": _read_csv,
+        "parquet": _read_parquet,
+        "txt": _read_txt,
+        "html": _read_html,
+    }[kind]
     yield from reader(path, kind)
 
 
