@@ -182,25 +182,44 @@ def predict(
         str, typer.Option("--format", help="Input format: auto|jsonl|csv|tsv|parquet|txt|html.")
     ] = "auto",
     force: Annotated[bool, typer.Option("--force", help="Overwrite OUTPUT if it exists.")] = False,
+    dask: Annotated[
+        str | None,
+        typer.Option(
+            help="Score on a Dask cluster: 'local' (a LocalCluster here) or a scheduler address."
+        ),
+    ] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Workers of --dask local.")] = 2,
+    chunk_mb: Annotated[
+        int, typer.Option(min=1, help="With --dask: split JSONL files into chunks of this size.")
+    ] = 64,
 ) -> None:
     """Predict every task's labels and scores for new article dumps, streaming in batches.
 
     Example: pipeline predict ../shared/seed/jakarta_post_dump.txt -o out.jsonl
+
+    On a cluster: pipeline predict dumps/ -o preds.parquet --dask tcp://10.0.0.5:8786
     """
+    from contextlib import nullcontext
+
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+    from pipeline.distributed import dask_client
     from pipeline.predict import load_models
     from pipeline.predict import predict as run_predict
 
     models = load_models(model or ["models"])
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("{task.completed} records"),
-        TimeElapsedColumn(),
-        console=err,
-        disable=not sys.stderr.isatty(),
-        transient=True,
-    ) as progress:
+    cluster = dask_client(dask, workers) if dask else nullcontext(None)
+    with (
+        cluster as client,
+        Progress(
+            SpinnerColumn(),
+            TextColumn("{task.completed} records"),
+            TimeElapsedColumn(),
+            console=err,
+            disable=not sys.stderr.isatty(),
+            transient=True,
+        ) as progress,
+    ):
         bar = progress.add_task("predict", total=None)
         result = run_predict(
             inputs,
@@ -210,6 +229,8 @@ def predict(
             batch_size=batch_size,
             force=force,
             on_batch=lambda n: progress.advance(bar, n),
+            client=client,
+            chunk_bytes=chunk_mb << 20,
         )
     typer.echo(result.summary())
     typer.echo(f"→ {result.output}" + (f" · rejects → {result.rejects}" if result.rejected else ""))

@@ -25,6 +25,7 @@ from pipeline.records import RawRecord, Reason, Reject
 from pipeline.train import METADATA_FILE, load_model
 
 OUTPUT_FORMATS = {".jsonl": "jsonl", ".csv": "csv", ".parquet": "parquet"}
+Scored = tuple[list[dict[str, Any]], list[Reject], int]  # rows, rejects, records read
 
 
 @dataclass
@@ -116,30 +117,55 @@ def predict(
     batch_size: int = 1000,
     force: bool = False,
     on_batch: Callable[[int], None] | None = None,
+    client: Any = None,
+    chunk_bytes: int = 64 << 20,
 ) -> PredictResult:
-    """Score every record of `inputs` with every model and write `output` (JSONL/CSV/Parquet)."""
+    """Score every record of `inputs` with every model and write `output` (JSONL/CSV/Parquet).
+
+    With a Dask `client`, chunks of the inputs are scored on the cluster (see `distributed`);
+    rows are written in input order either way.
+    """
     out_format = output_format(output)
-    rejects_path = output.with_name(output.name + ".rejects.jsonl")
     if output.exists() and not force:
         raise UsageError(f"{output} exists; pass --force to overwrite it")
     files = expand_inputs(inputs)
+    if client is None:
+        batches: Iterable[Scored] = (
+            (*predict_records(batch, models), len(batch))
+            for batch in iter_batches(files, fmt, batch_size)
+        )
+    else:
+        from pipeline.distributed import predict_chunks
+
+        batches = predict_chunks(
+            client, files, models, fmt=fmt, batch_size=batch_size, chunk_bytes=chunk_bytes
+        )
+    return _write_all(batches, output, out_format, on_batch)
+
+
+def _write_all(
+    batches: Iterable[Scored],
+    output: Path,
+    out_format: str,
+    on_batch: Callable[[int], None] | None,
+) -> PredictResult:
+    """Write scored batches and their rejects; both files appear only when complete."""
+    rejects_path = output.with_name(output.name + ".rejects.jsonl")
     result = PredictResult(output=output, rejects=rejects_path)
     with atomic_path(output) as tmp_out, atomic_path(rejects_path) as tmp_rej:
         writer = _WRITERS[out_format](tmp_out)
         with tmp_rej.open("w", encoding="utf-8") as rej_fh:
-            for batch in iter_batches(files, fmt, batch_size):
-                rows, rejects = predict_records(batch, models)
+            for rows, rejects, n_read in batches:
                 writer.write(rows)
                 for reject in rejects:
                     rej_fh.write(json.dumps(reject.to_dict(), ensure_ascii=False) + "\n")
-                    result.reasons[str(reject.reason)] = (
-                        result.reasons.get(str(reject.reason), 0) + 1
-                    )
-                result.read += len(batch)
+                    key = str(reject.reason)
+                    result.reasons[key] = result.reasons.get(key, 0) + 1
+                result.read += n_read
                 result.predicted += len(rows)
                 result.rejected += len(rejects)
                 if on_batch:
-                    on_batch(len(batch))
+                    on_batch(n_read)
         writer.close()
     return result
 

@@ -103,25 +103,32 @@ def _open_text(path: Path) -> IO[bytes]:
 
 
 def _read_jsonl(path: Path, _kind: str) -> Iterator[RawRecord]:
-    source = str(path)
     with _open_text(path) as fh:
-        for line_no, raw in enumerate(fh, start=1):
-            if not raw.strip():
-                continue
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                yield RawRecord(source, line_no, None, f"bad_encoding: {exc.reason}")
-                continue
-            try:
-                data = json.loads(text)
-            except json.JSONDecodeError as exc:
-                yield RawRecord(source, line_no, None, f"invalid JSON: {exc.msg}")
-                continue
-            if not isinstance(data, dict):
-                yield RawRecord(source, line_no, None, "a JSON line must be an object")
-                continue
-            yield RawRecord(source, line_no, data)
+        yield from jsonl_records(fh, str(path))
+
+
+def jsonl_records(lines: Iterable[bytes], source: str, first_line: int = 1) -> Iterator[RawRecord]:
+    """Parse JSON lines (bytes) numbered from `first_line`; blank lines are not records.
+
+    Public so a byte range of a big file can be parsed on its own (see `distributed`).
+    """
+    for line_no, raw in enumerate(lines, start=first_line):
+        if not raw.strip():
+            continue
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            yield RawRecord(source, line_no, None, f"bad_encoding: {exc.reason}")
+            continue
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            yield RawRecord(source, line_no, None, f"invalid JSON: {exc.msg}")
+            continue
+        if not isinstance(data, dict):
+            yield RawRecord(source, line_no, None, "a JSON line must be an object")
+            continue
+        yield RawRecord(source, line_no, data)
 
 
 def _read_csv(path: Path, kind: str) -> Iterator[RawRecord]:
