@@ -34,6 +34,10 @@ BOILERPLATE_LINE = re.compile(
     r"get the best experience|click here\b|all rights reserved|copyright\s*(?:©|\(c\))|"
     r"download (?:our|the) app|already a subscriber|log ?in to (?:read|continue)|"
     r"we(?:[’']re| are) here to listen|advertisement$|"
+    r"also read\s*:|(?:read|see) also\b|don[’']t miss\s*:|recommended(?: for you)?\s*:|"
+    r"listen to this article|continue reading\b|join our (?:whatsapp|telegram) channel|"
+    r"was this article helpful|report an? (?:error|typo)\b|leave a comment|sponsored content|"
+    r"©\s*\d{4}|"
     r"(?:share|tweet|email|print|whatsapp|facebook|twitter|linkedin|telegram)"
     r"(?:\s*[|/·,]?\s*(?:share|tweet|email|print|whatsapp|facebook|twitter|x|linkedin|telegram))*$)",
     re.IGNORECASE,
@@ -42,16 +46,39 @@ _AGENCIES = (
     r"AFP|Reuters|AP|EPA(?:-EFE)?|Getty Images|Xinhua|Anadolu(?: Agency)?|Bloomberg|dpa|"
     r"ANTARA(?: FOTO)?|Kyodo|Yonhap|Sputnik|TASS|AA|Shutterstock"
 )
-# Photo credit lines, e.g. "YE AUNG THU / AFP (AFP/Ye Aung Thu)" or "Photo: Reuters/Jane Doe".
+_AGENCY = rf"(?i:{_AGENCIES})"
+_PHOTO_WORD = r"(?i:\s+(?:photo|foto|pictures?|images?))"
+_NAME = r"[A-Z][\w.'’\-]*(?:[ ,]+[\w.'’\-]+){0,4}"  # a photographer: at most five words
+_FULL_NAME = r"[A-Z][\w.'’\-]*(?:[ ,]+[\w.'’\-]+){1,4}"  # two words or more
+_CREDIT_LABEL = r"(?i:(?:file )?photo(?:graph)?s?|images?|pictures?|foto|credit)(?i: credit| by)?"
+# Photo credit lines, each the whole line: "YE AUNG THU / AFP (AFP/Ye Aung Thu)",
+# "JOHN DOE/AFP via Getty Images", "(AP Photo/Jane Doe, File)", "REUTERS/Jane Doe",
+# "(JP/Seto Wardhana)", "Photo: Reuters/Jane Doe", "Photograph: Jane Doe/Reuters",
+# "(Photo by Jane Doe/Reuters)". Names must be short so that "Reuters/Ipsos polling showed a
+# narrow lead ..." stays news.
 CREDIT_LINE = re.compile(
-    rf"^(?:[A-Z][\w.'’\- ]{{1,60}}\s*/\s*(?:{_AGENCIES})\b.*|"
-    rf"\(?(?:{_AGENCIES})\s*/\s*[A-Z][\w.'’\- ]+\)?|"
-    r"\(?(?:photo|image|picture|file photo|foto)(?: credit)?\s*[:/].*)$",
-    re.IGNORECASE,
+    rf"^(?:{_NAME}\s*/\s*{_AGENCY}(?i:\s+via getty images)?"
+    rf"(?:\s*\({_AGENCY}{_PHOTO_WORD}?\s*/\s*{_NAME}\))?|"
+    rf"\(?{_AGENCY}{_PHOTO_WORD}?\s*/\s*{_NAME}(?:\s*/\s*(?i:file(?: photo)?|pool))?\)?|"
+    rf"\([A-Z]{{2,6}}\s*/\s*{_NAME}\)|"
+    rf"\(?{_CREDIT_LABEL}\s*[:/]\s*.{{1,120}}|"
+    rf"\(?(?i:photos?|images?|pictures?) by\s+.{{1,120}})$"
 )
+# A caption line that ends with its own credit: "Troops patrol the port. (AP Photo/Jane Doe)".
+CAPTION_WITH_CREDIT = re.compile(
+    rf"\S\s*\((?:{_AGENCY}{_PHOTO_WORD}\s*/\s*{_NAME}|(?:{_AGENCY}|[A-Z]{{2,6}})\s*/\s*"
+    rf"{_FULL_NAME}|{_CREDIT_LABEL}\s*[:/]\s*[^()]{{1,80}}|(?i:photos?|pictures?) by [^()]{{1,80}})\)$"
+)
+# Caption and image-source lines that are dropped on their own (BBC style): "Image caption, ...".
+CAPTION_LINE = re.compile(r"^(?i:image source|image caption|photo caption|caption)\s*[,:]\s*\S")
 _BOILERPLATE_MAX_WORDS = 80  # a pattern never removes a line longer than this
 _CREDIT_MAX_WORDS = 14
 _NON_WORD = re.compile(r"\W+")
+# Anything but printable ASCII, tab, newline, dashes, curly quotes and the ellipsis; "&" may
+# start an HTML entity. Text without these is safe from mojibake (see `fix_text`).
+_NEEDS_FTFY = re.compile(r"[^\t\n\x20-\x7e\u2013\u2014\u2018\u2019\u201c\u201d\u2026]|&")
+_FTFY_SEGMENT = 1_000_000  # ftfy's max_decode_length: it cuts longer lines
+_STRAIGHT_QUOTES = str.maketrans({"‘": "'", "’": "'", "“": '"', "”": '"'})
 _SPACES = re.compile(r"[ \t\u00a0\u2000-\u200b\u202f\u205f\u3000]+")
 
 
@@ -69,10 +96,12 @@ def clean_document(
     repeated_paragraphs: bool = True,
     learned_lines: frozenset[str] = frozenset(),
     stats: Counter[str] | None = None,
+    removed: Counter[tuple[str, str]] | None = None,
 ) -> str:
-    """Clean one document; `stats` (if given) counts what each step removed."""
+    """Clean one document; `stats` (if given) counts what each step removed, and `removed`
+    counts the removed lines themselves as (step, line) pairs."""
     if fix_unicode:
-        fixed = ftfy.fix_text(text, normalization="NFC")
+        fixed = fix_text(text)
         if stats is not None and fixed != unicodedata.normalize("NFC", text):
             stats["unicode_fixed_docs"] += 1
         text = fixed
@@ -83,37 +112,74 @@ def clean_document(
         if not line:
             continue
         if boilerplate_patterns:
-            stripped = UI_PREFIXES.sub("", line).strip()
-            if stripped != line:
-                _count(stats, "boilerplate_prefixes")
-                line = stripped
+            prefix = UI_PREFIXES.match(line)
+            if prefix:
+                _count(stats, "boilerplate_prefixes", removed, prefix.group(0).strip())
+                line = line[prefix.end() :].strip()
             if not line:
                 continue
             if BOILERPLATE_LINE.match(line) and len(line.split()) <= _BOILERPLATE_MAX_WORDS:
-                _count(stats, "boilerplate_lines")
+                _count(stats, "boilerplate_lines", removed, line)
                 continue
         if captions and _is_credit(line):
-            _count(stats, "credit_lines")
+            _count(stats, "credit_lines", removed, line)
             continue
-        if captions and _next_is_credit(lines, i):
-            _count(stats, "caption_lines")
+        if captions and (
+            _next_is_credit(lines, i)
+            or CAPTION_LINE.match(line)
+            or (len(line.split()) <= _BOILERPLATE_MAX_WORDS and CAPTION_WITH_CREDIT.search(line))
+        ):
+            _count(stats, "caption_lines", removed, line)
             continue
         key = line_key(line)
         if learned_lines and key in learned_lines:
-            _count(stats, "learned_boilerplate_lines")
+            _count(stats, "learned_boilerplate_lines", removed, line)
             continue
         if repeated_paragraphs and key:
             if key in seen:
-                _count(stats, "repeated_paragraphs")
+                _count(stats, "repeated_paragraphs", removed, line)
                 continue
             seen.add(key)
         kept.append(line)
     return "\n".join(kept)
 
 
-def _count(stats: Counter[str] | None, key: str) -> None:
+def fix_text(text: str) -> str:
+    """`ftfy.fix_text` (mojibake, HTML entities, curly quotes, NFC), made cheap for long news.
+
+    ftfy fixes a text line by line; a line holding only ASCII and plain typographic punctuation
+    cannot hide mojibake, so ftfy would only straighten its quotes, and that is done directly.
+    Other lines go through ftfy. A text with "<" (which changes how ftfy treats later lines) or
+    a huge line is given to ftfy whole. Tests check the result equals `ftfy.fix_text`.
+    """
+    if _NEEDS_FTFY.search(text) is None:
+        return text.translate(_STRAIGHT_QUOTES)
+    if "<" in text:
+        return ftfy.fix_text(text, normalization="NFC")
+    lines = text.split("\n")
+    if max(map(len, lines)) >= _FTFY_SEGMENT:
+        return ftfy.fix_text(text, normalization="NFC")
+    fixed = [
+        line.translate(_STRAIGHT_QUOTES)
+        if _NEEDS_FTFY.search(line) is None
+        else ftfy.fix_text(line + "\n", normalization="NFC")[:-1]
+        if i < len(lines) - 1
+        else ftfy.fix_text(line, normalization="NFC")
+        for i, line in enumerate(lines)
+    ]
+    return "\n".join(fixed)
+
+
+def _count(
+    stats: Counter[str] | None,
+    key: str,
+    removed: Counter[tuple[str, str]] | None = None,
+    line: str = "",
+) -> None:
     if stats is not None:
         stats[key] += 1
+    if removed is not None:
+        removed[key, line] += 1
 
 
 def _is_credit(line: str) -> bool:
@@ -194,7 +260,11 @@ class TextCleaner(TransformerMixin, BaseEstimator):
         return self
 
     def clean(
-        self, doc: str, learned: frozenset[str] | None = None, stats: Counter[str] | None = None
+        self,
+        doc: str,
+        learned: frozenset[str] | None = None,
+        stats: Counter[str] | None = None,
+        removed: Counter[tuple[str, str]] | None = None,
     ) -> str:
         """Clean one document with this cleaner's settings (and learned lines unless given)."""
         lines = self.boilerplate_lines_ if learned is None else learned
@@ -206,6 +276,7 @@ class TextCleaner(TransformerMixin, BaseEstimator):
             repeated_paragraphs=self.repeated_paragraphs,
             learned_lines=lines,
             stats=stats,
+            removed=removed,
         )
 
     def transform(self, X: Any) -> list[str]:

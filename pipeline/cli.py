@@ -10,6 +10,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from pipeline.config import Config, load_config
 from pipeline.errors import PipelineError
@@ -38,7 +39,8 @@ def _handle_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except PipelineError as exc:
-            err.print(f"[red]error:[/red] {exc}", highlight=False, markup=True)
+            # escaped: paths and label lists contain [brackets]; soft_wrap: one line, any width
+            err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
 
     return wrapper  # type: ignore[return-value]
@@ -53,17 +55,57 @@ def _config(path: Path | None, seed: int | None = None, **more: Any) -> Config:
 
 @app.command()
 @_handle_errors
-def ingest(config: ConfigOpt = None, seed: SeedOpt = None) -> None:
+def ingest(
+    config: ConfigOpt = None,
+    seed: SeedOpt = None,
+    input_format: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            help="Override data.format: auto|jsonl|csv|tsv|parquet|txt|html|labelstudio|doccano|prodigy.",
+        ),
+    ] = None,
+) -> None:
     """Read, clean, de-duplicate and validate labelled articles into data/processed/.
 
-    Example: pipeline ingest --config params.yaml
+    Example: pipeline ingest --config params.yaml --format prodigy
     """
     from pipeline.ingest import ingest as run_ingest
 
-    result = run_ingest(_config(config, seed))
+    result = run_ingest(_config(config, seed, **{"data.format": input_format}))
     typer.echo(result.counts.summary())
+    if result.counts.reasons:
+        typer.echo("rejected: " + " · ".join(f"{k} {v}" for k, v in result.counts.reasons.items()))
     typer.echo(
         f"train {result.split_counts['train']} · test {result.split_counts['test']} → {result.out_dir}"
+    )
+
+
+debug_app = typer.Typer(help="Inspect what the pipeline produced.", no_args_is_help=True)
+app.add_typer(debug_app, name="debug")
+
+
+@debug_app.command("data")
+@_handle_errors
+def debug_data(
+    config: ConfigOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    top: Annotated[int, typer.Option(min=1, help="Removed lines to list.")] = 15,
+) -> None:
+    """Report on data/processed/: labels per split, labels absent from test, duplicates (and
+    any spanning train/test), label conflicts, lines removed as boilerplate, empty/short
+    documents, length distribution.
+
+    Example: pipeline debug data --json > data-report.json
+    """
+    import json
+
+    from pipeline.debug_data import debug_data as run_debug
+    from pipeline.debug_data import format_report
+
+    report = run_debug(_config(config), top=top)
+    typer.echo(
+        json.dumps(report, indent=2, ensure_ascii=False) if as_json else format_report(report)
     )
 
 
@@ -234,6 +276,49 @@ def predict(
         )
     typer.echo(result.summary())
     typer.echo(f"→ {result.output}" + (f" · rejects → {result.rejects}" if result.rejected else ""))
+
+
+@app.command()
+@_handle_errors
+def bench(
+    quick: Annotated[
+        bool, typer.Option("--quick", help="Subsampled corpora: a smoke run in minutes.")
+    ] = False,
+    fast: Annotated[bool, typer.Option("--fast", help="Project with search off.")] = False,
+    dataset: Annotated[
+        list[str] | None,
+        typer.Option("--dataset", "-d", help="Only this bench config; repeatable."),
+    ] = None,
+    datasets_dir: Annotated[Path, typer.Option(help="Folder of the shared corpora.")] = Path(
+        "../shared/datasets"
+    ),
+    configs: Annotated[Path, typer.Option(help="Folder of bench configs.")] = Path("bench/configs"),
+    output_dir: Annotated[
+        Path, typer.Option("--output-dir", "-o", help="Where latest(-quick).json/.md go.")
+    ] = Path("bench/results"),
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", help="Take features/model/clean/dedup from this file."),
+    ] = None,
+) -> None:
+    """Project (default config) vs scikit-learn and fastText on the shared corpora, same run.
+
+    Example: pipeline bench --quick --dataset reuters21578_modapte
+    """
+    from pipeline.bench import run_bench
+
+    report = run_bench(
+        datasets_dir=datasets_dir,
+        config_dir=configs,
+        out_dir=output_dir,
+        quick=quick,
+        fast=fast,
+        only=dataset,
+        base_config=config,
+        log=typer.echo,
+    )
+    stem = "latest-quick" if quick else "latest"
+    typer.echo(f"bench → {output_dir}/{stem}.md ({report['seconds']:.0f} s)")
 
 
 def main() -> None:

@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from pipeline.errors import UsageError
 
@@ -30,8 +37,14 @@ class DataConfig(_Strict):
     test: list[str] = Field(default_factory=list)
     text_fields: list[str] = Field(default_factory=lambda: ["title", "text"])
     id_field: str = "id"
-    format: Literal["auto", "jsonl", "csv", "tsv", "parquet", "txt", "html"] = "auto"
+    format: Literal[
+        "auto", "jsonl", "csv", "tsv", "parquet", "txt", "html", "labelstudio", "doccano", "prodigy"
+    ] = "auto"
     test_size: float = Field(0.2, gt=0, lt=1)
+    # canonical name (as used in text_fields, id_field, task fields) → the input's field name
+    fields: dict[str, str] = Field(default_factory=dict)
+    sidecar: str | None = None  # folders: labels file by file name (None: labels.csv|tsv|jsonl)
+    folder_labels: bool = True  # folders without sidecar: sub-folder name = the multiclass label
 
     @field_validator("train", "test", "text_fields", mode="before")
     @classmethod
@@ -83,6 +96,10 @@ class FeaturesConfig(_Strict):
     max_features: int | None = Field(None, ge=1)
     sublinear_tf: bool = True
     lowercase: bool = True
+    # a data description, not a tuning knob: the records are pairs (a headline and the body set
+    # against it); adds similarity features between the two. Must equal data.text_fields, the
+    # first field being one line (documents are built as "first\nsecond").
+    pair_fields: list[str] | None = None
 
 
 class ModelConfig(_Strict):
@@ -143,6 +160,15 @@ class Config(_Strict):
         if not tasks:
             raise ValueError("declare at least one task")
         return tasks
+
+    @model_validator(mode="after")
+    def _pairs_are_the_text_fields(self) -> Config:
+        pair = self.features.pair_fields
+        if pair is not None and (len(pair) != 2 or pair != self.data.text_fields):
+            raise ValueError(
+                f"features.pair_fields {pair} must be two fields equal to data.text_fields"
+            )
+        return self
 
     def section_hash(self, *sections: str) -> str:
         """A stable hash of some config sections, so a step can tell if its settings changed."""

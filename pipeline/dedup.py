@@ -3,6 +3,10 @@
 Near duplicates are found with MinHash LSH (datasketch) on word shingles; each LSH candidate is
 then verified with the exact Jaccard similarity of the shingle sets, so distinct articles that
 merely share a topic are never merged.
+
+Shingles are hashed to 64-bit integers with numpy (a word's hash is cached; a shingle's hash is a
+polynomial of its words' hashes), so hashing a long article costs well under a millisecond and
+the sets kept for verification are compact sorted arrays, not sets of strings.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from datasketch import MinHash, MinHashLSH
 from pipeline.clean import line_key
 
 _LSH_SLACK = 0.15  # LSH retrieves candidates below the threshold; exact Jaccard then decides
+_MULT = np.uint64(0x9E3779B97F4A7C15)  # odd: the shingle polynomial stays a bijection per word
 
 
 @dataclass(slots=True)
@@ -32,11 +37,38 @@ class Duplicates:
         return self.representative != np.arange(len(self.representative))
 
 
-def _shingles(text: str, size: int) -> set[str]:
-    words = line_key(text).split()
-    if len(words) < size:
-        return {" ".join(words)} if words else set()
-    return {" ".join(words[i : i + size]) for i in range(len(words) - size + 1)}
+class _Shingler:
+    """Word n-gram shingles of a normalised text as sorted unique uint64 hashes."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._words: dict[str, int] = {}
+
+    def __call__(self, key: str) -> np.ndarray:
+        words = key.split()
+        if not words:
+            return np.empty(0, dtype=np.uint64)
+        cache = self._words
+        for word in set(words).difference(cache):
+            digest = hashlib.blake2b(word.encode(), digest_size=8).digest()
+            cache[word] = int.from_bytes(digest, "little")
+        hashes = np.fromiter(map(cache.__getitem__, words), dtype=np.uint64, count=len(words))
+        n = max(1, len(words) - self.size + 1)
+        shingles = hashes[:n].copy()
+        with np.errstate(over="ignore"):  # wrap-around is the intended arithmetic mod 2^64
+            for j in range(1, min(self.size, len(words))):
+                shingles = shingles * _MULT + hashes[j : j + n]
+        return np.unique(shingles)
+
+
+def _identity(value: int) -> int:
+    return value
+
+
+def jaccard(a: np.ndarray, b: np.ndarray) -> float:
+    """Exact Jaccard similarity of two sorted unique hash arrays."""
+    inter = np.intersect1d(a, b, assume_unique=True).size
+    return inter / (a.size + b.size - inter)
 
 
 def find_duplicates(
@@ -56,31 +88,38 @@ def find_duplicates(
     sim = np.ones(n)
     by_hash: dict[str, int] = {}
     lsh = MinHashLSH(threshold=max(0.05, threshold - _LSH_SLACK), num_perm=num_perm)
-    shingle_sets: dict[int, set[str]] = {}
-    permutations = MinHash(num_perm=num_perm, seed=seed, scheme="affine32").permutations
+    kept_shingles: dict[int, np.ndarray] = {}
+    shingler = _Shingler(shingle_words)
+    permutations = MinHash(num_perm=num_perm, seed=seed, scheme="affine64").permutations
     for i, text in enumerate(texts):
+        key = line_key(text)
         if exact:
-            digest = hashlib.sha1(line_key(text).encode()).hexdigest()
+            digest = hashlib.sha1(key.encode()).hexdigest()
             if digest in by_hash:
                 rep[i], kind[i] = by_hash[digest], "exact"
                 continue
             by_hash[digest] = i
         if not near:
             continue
-        shingles = _shingles(text, shingle_words)
-        if not shingles:
+        shingles = shingler(key)
+        if not shingles.size:
             continue
-        mh = MinHash(num_perm=num_perm, seed=seed, permutations=permutations, scheme="affine32")
-        mh.update_batch([s.encode() for s in shingles])
+        mh = MinHash(
+            num_perm=num_perm,
+            seed=seed,
+            hashfunc=_identity,
+            permutations=permutations,
+            scheme="affine64",
+        )
+        mh.update_batch(shingles.tolist())
         best, best_sim = -1, 0.0
         for cand in lsh.query(mh):
-            other = shingle_sets[cand]
-            jaccard = len(shingles & other) / len(shingles | other)
-            if jaccard > best_sim:
-                best, best_sim = cand, jaccard
+            similarity = jaccard(shingles, kept_shingles[cand])
+            if similarity > best_sim:
+                best, best_sim = cand, similarity
         if best >= 0 and best_sim >= threshold:
             rep[i], kind[i], sim[i] = best, "near", best_sim
             continue
-        lsh.insert(i, mh)
-        shingle_sets[i] = shingles
+        lsh.insert(i, mh, check_duplication=False)
+        kept_shingles[i] = shingles
     return Duplicates(rep, kind, sim)

@@ -9,9 +9,10 @@ from pathlib import Path
 import joblib
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import TransformerMixin
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import FeatureUnion
+from sklearn.utils.validation import check_is_fitted
 
 from pipeline.config import Config, FeaturesConfig
 from pipeline.ingest import MANIFEST, load_split
@@ -20,8 +21,61 @@ from pipeline.io.writers import atomic_path, write_json
 FEATURES_DIR = "features"
 
 
+def split_pair(doc: str) -> tuple[str, str]:
+    """A pair document's two parts: its first line (the headline) and the rest (the body)."""
+    first, _, rest = doc.partition("\n")
+    return first, rest
+
+
+class PairSimilarity(TransformerMixin, BaseEstimator):
+    """How much a document's first line (a headline) and its rest (a body) share.
+
+    For pair data, whether the two are related at all decides most of the label, and that is a
+    property of the pair, not of either text: the cosine of their TF-IDF vectors and the share of
+    the headline's words found in the body, each also one-hot by quantile bins learned on the
+    training pairs, so a linear model can place a sharp threshold on them.
+    """
+
+    def __init__(self, n_bins: int = 10) -> None:
+        self.n_bins = n_bins
+
+    def fit(self, X: list[str], y: object = None) -> PairSimilarity:
+        heads, bodies = zip(*map(split_pair, X), strict=True) if X else ((), ())
+        self.vectorizer_ = TfidfVectorizer(
+            sublinear_tf=True, stop_words="english", strip_accents="unicode", dtype=np.float32
+        ).fit([*heads, *bodies])
+        raw = self._raw(list(heads), list(bodies))
+        quantiles = np.linspace(0, 1, self.n_bins + 1)[1:-1]
+        self.edges_ = [np.unique(np.quantile(raw[:, j], quantiles)) for j in range(raw.shape[1])]
+        return self
+
+    def _raw(self, heads: list[str], bodies: list[str]) -> np.ndarray:
+        H = self.vectorizer_.transform(heads)
+        B = self.vectorizer_.transform(bodies)
+        cosine = np.asarray(H.multiply(B).sum(axis=1)).ravel()
+        h_words, b_words = (H > 0).astype(np.float32), (B > 0).astype(np.float32)
+        shared = np.asarray(h_words.multiply(b_words).sum(axis=1)).ravel()
+        overlap = shared / np.maximum(np.asarray(h_words.sum(axis=1)).ravel(), 1)
+        return np.column_stack([cosine, overlap])
+
+    def transform(self, X: list[str]) -> sp.csr_matrix:
+        check_is_fitted(self, "edges_")
+        heads, bodies = zip(*map(split_pair, X), strict=True) if X else ((), ())
+        raw = self._raw(list(heads), list(bodies))
+        blocks = [sp.csr_matrix(raw)]
+        for j, edges in enumerate(self.edges_):
+            which = np.digitize(raw[:, j], edges)
+            onehot = sp.csr_matrix(
+                (np.ones(len(which)), (np.arange(len(which)), which)),
+                shape=(len(which), len(edges) + 1),
+            )
+            blocks.append(onehot)
+        return sp.hstack(blocks, format="csr", dtype=np.float32)
+
+
 def build_vectorizer(cfg: FeaturesConfig) -> TransformerMixin:
-    """Word n-gram TF-IDF, plus character n-grams when configured (robust to lost letters)."""
+    """Word n-gram TF-IDF, plus character n-grams when configured (robust to lost letters), plus
+    headline-body similarity features when the data is declared as pairs."""
     common = {
         "min_df": cfg.min_df,
         "max_df": cfg.max_df,
@@ -31,10 +85,13 @@ def build_vectorizer(cfg: FeaturesConfig) -> TransformerMixin:
         "dtype": np.float32,
     }
     word = TfidfVectorizer(ngram_range=tuple(cfg.word_ngrams), strip_accents="unicode", **common)
-    if cfg.char_ngrams is None:
-        return word
-    char = TfidfVectorizer(analyzer="char_wb", ngram_range=tuple(cfg.char_ngrams), **common)
-    return FeatureUnion([("word", word), ("char", char)])
+    parts: list[tuple[str, TransformerMixin]] = [("word", word)]
+    if cfg.char_ngrams is not None:
+        char = TfidfVectorizer(analyzer="char_wb", ngram_range=tuple(cfg.char_ngrams), **common)
+        parts.append(("char", char))
+    if cfg.pair_fields:
+        parts.append(("pair", PairSimilarity()))
+    return word if len(parts) == 1 else FeatureUnion(parts)
 
 
 @dataclass

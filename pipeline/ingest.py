@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,8 @@ from pipeline.clean import TextCleaner
 from pipeline.config import Config
 from pipeline.dedup import find_duplicates
 from pipeline.errors import PipelineError, UsageError
+from pipeline.io.annotations import ANNOTATIONS, TaskLabels, assign_labels
+from pipeline.io.folders import iter_folder
 from pipeline.io.readers import expand_inputs, iter_records
 from pipeline.io.writers import atomic_path, write_json, write_jsonl, write_parquet
 from pipeline.labels import LabelError, parse_label
@@ -29,6 +32,7 @@ from pipeline.records import Counts, RawRecord, Reason, Reject
 
 MANIFEST = "manifest.json"
 CLEANER = "cleaner.joblib"
+TOP_REMOVED_LINES = 50  # the manifest lists the lines cleaning removed most often
 
 
 @dataclass
@@ -84,14 +88,70 @@ def build_document(data: dict[str, Any], text_fields: list[str]) -> str:
 
 
 def reject_for(record: RawRecord, id_field: str = "id") -> Reject:
-    """The reject row of a record that could not be parsed."""
-    reason = (
-        Reason.BAD_ENCODING
-        if (record.error or "").startswith("bad_encoding")
-        else (Reason.UNPARSEABLE)
+    """The reject row of a record that could not be parsed; an error starting with a reason code
+    (`skipped_answer: ...`) gives that reason, any other error is `unparseable`."""
+    code = (record.error or "").split(":", 1)[0]
+    reason = Reason(code) if code in Reason._value2member_map_ else Reason.UNPARSEABLE
+    rec_id = (
+        str(record.data.get(id_field)) if record.data and id_field in record.data else record.id
     )
-    rec_id = str(record.data.get(id_field)) if record.data and id_field in record.data else None
     return Reject(record.source, record.line, rec_id, reason, record.error or "")
+
+
+def read_inputs(paths: list[Path], config: Config) -> Iterator[RawRecord]:
+    """Every record of the given files and folders (folders of documents get their labels from a
+    sidecar file or their sub-folder names, see `pipeline.io.folders`)."""
+    tasks = list(config.tasks.values())
+    folder_label = (
+        tasks[0].field
+        if config.data.folder_labels and len(tasks) == 1 and tasks[0].type == "multiclass"
+        else None
+    )
+    for path in paths:
+        if path.is_dir():
+            yield from iter_folder(
+                path,
+                fmt=config.data.format,
+                sidecar=config.data.sidecar,
+                key_field=config.data.fields.get("file", "file"),
+                folder_label_field=folder_label,
+            )
+        else:
+            yield from iter_records(path, config.data.format)
+
+
+def canonical_record(data: dict[str, Any], config: Config) -> dict[str, Any]:
+    """The record under its canonical field names (`data.fields`), with annotation-tool labels
+    given to their tasks; raises LabelError when annotations can't be given to the tasks."""
+    if config.data.fields:
+        data = data | {c: data[src] for c, src in config.data.fields.items() if src in data}
+    groups = data.get(ANNOTATIONS)
+    if not groups:
+        return data
+    owners = {
+        name: TaskLabels(
+            frozenset({name, task.field, config.data.fields.get(task.field, task.field)}),
+            frozenset(task.labels) if task.labels is not None else None,
+        )
+        for name, task in config.tasks.items()
+    }
+    per_task, unassigned = assign_labels(groups, owners)
+    if unassigned:
+        raise LabelError(
+            Reason.UNKNOWN_LABEL,
+            f"label(s) {unassigned} belong to no task: declare tasks.<name>.labels or "
+            "prefix them with the task name (stance:critical)",
+        )
+    data = dict(data)
+    for name, task in config.tasks.items():
+        values = per_task[name]
+        if task.type == "multiclass" and len(values) > 1:
+            raise LabelError(
+                Reason.LABEL_CONFLICT, f"'{name}' is multiclass but was given {values}"
+            )
+        if values:
+            data[task.field] = values[0] if task.type == "multiclass" else values
+    return data
 
 
 def input_files(config: Config) -> dict[str, list[Path]]:
@@ -110,23 +170,26 @@ def ingest(config: Config) -> IngestResult:
     rows: list[_Row] = []
     cleaner = cleaner_from_config(config)
     stats: Counter[str] = Counter()
+    removed: Counter[tuple[str, str]] = Counter()  # (cleaning step, line) → times removed
+    paths = {"train": config.resolve_inputs(config.data.train)}
+    paths["test"] = config.resolve_inputs(config.data.test) if config.data.test else []
     for split in ("train", "test"):
-        for path in files[split]:
-            for record in iter_records(path, config.data.format):
-                counts.read += 1
-                row_or_reject = _validate(record, split, config, cleaner, stats)
-                if isinstance(row_or_reject, Reject):
-                    rejects.append(row_or_reject)
-                else:
-                    rows.append(row_or_reject)
+        for record in read_inputs(paths[split], config):
+            counts.read += 1
+            row_or_reject = _validate(record, split, config, cleaner, stats, removed)
+            if isinstance(row_or_reject, Reject):
+                rejects.append(row_or_reject)
+            else:
+                rows.append(row_or_reject)
 
     duplicates = _deduplicate(rows, config)
-    kept = [r for r in rows if r.id not in duplicates] if config.dedup.drop else rows
+    dropped = _dropped(duplicates, {r.id: r.split for r in rows}, config)
+    kept = [r for r in rows if r.id not in dropped]
     cleaner.fit_cleaned([r.text for r in kept if r.split == "train"])
     survivors: list[_Row] = []
     for row in kept:
         if cleaner.boilerplate_lines_:
-            row.text = cleaner.clean(row.text, stats=stats)
+            row.text = cleaner.clean(row.text, stats=stats, removed=removed)
         if not row.text.strip():
             rejects.append(
                 Reject(row.source, row.line, row.id, Reason.EMPTY_TEXT, "only boilerplate")
@@ -135,25 +198,42 @@ def ingest(config: Config) -> IngestResult:
             survivors.append(row)
 
     if not any(r.split == "train" for r in survivors):
-        raise PipelineError("ingest kept no training record: see rejects.jsonl for why")
+        out = Path(config.paths.processed)
+        (out / MANIFEST).unlink(missing_ok=True)  # what is there no longer matches the inputs
+        write_jsonl(out / "rejects.jsonl", [r.to_dict() for r in rejects])
+        reasons = ", ".join(f"{k} {n}" for k, n in Counter(str(r.reason) for r in rejects).items())
+        raise PipelineError(
+            f"ingest kept no training record (rejected: {reasons or 'none'}): "
+            f"see {out / 'rejects.jsonl'} for why"
+        )
     if not files["test"]:
         _split(survivors, duplicates, config)
 
     counts.kept = len(survivors)
-    counts.duplicates = len(duplicates) if config.dedup.drop else 0
+    counts.duplicates = len(dropped)
     counts.rejected = len(rejects)
     counts.truncated = sum(r.truncated for r in survivors)
     counts.reasons = dict(Counter(str(r.reason) for r in rejects))
     assert counts.read == counts.kept + counts.duplicates + counts.rejected, counts
-    return _write(config, files, survivors, rejects, duplicates, cleaner, counts, stats)
+    return _write(config, files, survivors, rejects, duplicates, cleaner, counts, stats, removed)
 
 
 def _validate(
-    record: RawRecord, split: str, config: Config, cleaner: TextCleaner, stats: Counter[str]
+    record: RawRecord,
+    split: str,
+    config: Config,
+    cleaner: TextCleaner,
+    stats: Counter[str],
+    removed: Counter[tuple[str, str]],
 ) -> _Row | Reject:
     if record.data is None:
         return reject_for(record)
     data = record.data
+    try:
+        data = canonical_record(data, config)
+    except LabelError as exc:
+        rec_id = data.get(config.data.id_field)
+        return Reject(record.source, record.line, rec_id and str(rec_id), exc.reason, str(exc))
     raw_id = data.get(config.data.id_field)
     rec_id = (
         str(raw_id) if raw_id not in (None, "") else f"{Path(record.source).name}:{record.line}"
@@ -169,7 +249,7 @@ def _validate(
         except LabelError as exc:
             return Reject(record.source, record.line, rec_id, exc.reason, str(exc))
     truncated = len(doc) > config.clean.max_chars
-    text = cleaner.clean(doc, learned=frozenset(), stats=stats)
+    text = cleaner.clean(doc, learned=frozenset(), stats=stats, removed=removed)
     if not text.strip():
         return Reject(record.source, record.line, rec_id, Reason.EMPTY_TEXT, "no text left")
     if len(text) < config.clean.min_chars:
@@ -215,8 +295,30 @@ def _deduplicate(rows: list[_Row], config: Config) -> dict[str, dict[str, Any]]:
             "kind": found.kind[pos],
             "similarity": round(float(found.similarity[pos]), 3),
             "label_conflict": row.labels != original.labels,
+            "dropped": True,
         }
+        if row.labels != original.labels:
+            duplicates[row.id]["labels"] = row.labels
+            duplicates[row.id]["original_labels"] = original.labels
     return duplicates
+
+
+def _dropped(
+    duplicates: dict[str, dict[str, Any]], split_of: dict[str, str], config: Config
+) -> set[str]:
+    """Ids of the copies to drop: all of them, or (dedup.drop false) only the copies in a given
+    test set of a train record, since a cluster must never span the train/test split."""
+    if config.dedup.drop:
+        return set(duplicates)
+    dropped = set()
+    for rec_id, dup in duplicates.items():
+        root = dup["duplicate_of"]
+        while root in duplicates:
+            root = duplicates[root]["duplicate_of"]
+        dup["dropped"] = split_of[rec_id] != split_of[root]
+        if dup["dropped"]:
+            dropped.add(rec_id)
+    return dropped
 
 
 def _split(rows: list[_Row], duplicates: dict[str, dict[str, Any]], config: Config) -> None:
@@ -230,9 +332,16 @@ def _split(rows: list[_Row], duplicates: dict[str, dict[str, Any]], config: Conf
         splitter = ShuffleSplit(1, test_size=n_test, random_state=config.seed)
     _, test_idx = next(splitter.split(np.zeros(len(keys)), keys))
     test_ids = {originals[i].id for i in test_idx}
+
+    def side(rec_id: str) -> str:
+        while rec_id in duplicates:  # a copy of a copy: follow the chain to the original
+            rec_id = duplicates[rec_id]["duplicate_of"]
+        return "test" if rec_id in test_ids else "train"
+
     for row in rows:
-        side_of = duplicates[row.id]["duplicate_of"] if row.id in duplicates else row.id
-        row.split = "test" if side_of in test_ids else "train"
+        row.split = side(row.id)
+    for dup in duplicates.values():  # duplicates.jsonl reports the side the copy was kept from
+        dup["split"] = side(dup["id"])
 
 
 def _strata(values: list[Any]) -> list[str]:
@@ -265,6 +374,7 @@ def _write(
     cleaner: TextCleaner,
     counts: Counts,
     stats: Counter[str],
+    removed: Counter[tuple[str, str]],
 ) -> IngestResult:
     out = Path(config.paths.processed)
     out.mkdir(parents=True, exist_ok=True)
@@ -298,6 +408,10 @@ def _write(
         },
         "cleaning": dict(sorted(stats.items())),
         "learned_boilerplate_lines": sorted(cleaner.boilerplate_lines_),
+        "top_removed_lines": [
+            {"step": step, "line": line, "count": n}
+            for (step, line), n in removed.most_common(TOP_REMOVED_LINES)
+        ],
         "labels": label_counts,
         "inputs": {str(p): file_sha256(p) for split in files.values() for p in split},
         "outputs": outputs,

@@ -19,6 +19,7 @@ class Reason(StrEnum):
     UNKNOWN_LABEL = "unknown_label"
     WRONG_TYPE = "wrong_type"
     LABEL_CONFLICT = "label_conflict"
+    SKIPPED_ANSWER = "skipped_answer"  # an annotation answered reject/ignore, or cancelled
 
 
 @dataclass(slots=True)
@@ -29,6 +30,7 @@ class RawRecord:
     line: int
     data: dict[str, Any] | None
     error: str | None = None
+    id: str | None = None  # known id of a record that could not be used (data is None)
 
 
 @dataclass(slots=True)

@@ -10,17 +10,22 @@ import csv
 import gzip
 import json
 import sys
+import zlib
 from collections.abc import Iterable, Iterator
 from itertools import islice
 from pathlib import Path
 from typing import IO
 
 import pyarrow.parquet as pq
+from pyarrow import ArrowException
 
-from pipeline.errors import UsageError
+from pipeline.errors import PipelineError, UsageError
+from pipeline.io.annotations import doccano_records, labelstudio_records, prodigy_records
 from pipeline.records import RawRecord
 
-FORMATS = ("jsonl", "csv", "tsv", "parquet", "txt", "html")
+FORMATS = ("jsonl", "csv", "tsv", "parquet", "txt", "html", "labelstudio", "doccano", "prodigy")
+# `name.<tool>.jsonl` / `name.<tool>.json` names an annotation tool's export explicitly
+_TOOL_SUFFIXES = {".labelstudio": "labelstudio", ".doccano": "doccano", ".prodigy": "prodigy"}
 _SUFFIXES = {
     ".jsonl": "jsonl",
     ".ndjson": "jsonl",
@@ -38,14 +43,21 @@ csv.field_size_limit(sys.maxsize)
 
 
 def detect_format(path: Path, fmt: str = "auto") -> str:
-    """The format named, else the one the extension says (`.gz` is looked through)."""
+    """The format named, else the one the extension says (`.gz` is looked through).
+
+    A `.json` file holding a JSON array is a Label Studio export (or any list of records), and a
+    JSON-lines file whose first record carries Prodigy's `_input_hash`/`_task_hash` is Prodigy's.
+    """
     if fmt != "auto":
         return fmt
     suffixes = [s.lower() for s in path.suffixes]
     if suffixes and suffixes[-1] == ".gz":
         suffixes = suffixes[:-1]
+    if len(suffixes) >= 2 and suffixes[-2] in _TOOL_SUFFIXES:
+        return _TOOL_SUFFIXES[suffixes[-2]]
     if suffixes and suffixes[-1] in _SUFFIXES:
-        return _SUFFIXES[suffixes[-1]]
+        kind = _SUFFIXES[suffixes[-1]]
+        return _sniff_json(path, suffixes[-1]) if kind == "jsonl" else kind
     raise UsageError(
         f"{path}: cannot tell the format from the extension; use --format ({'|'.join(FORMATS)})"
     )
@@ -67,6 +79,19 @@ def expand_inputs(paths: Iterable[Path]) -> list[Path]:
     return files
 
 
+def _sniff_json(path: Path, suffix: str) -> str:
+    if not path.is_file():
+        return "jsonl"
+    with _open_text(path) as fh:
+        first = fh.readline(1 << 20)
+    head = first.lstrip()
+    if suffix == ".json" and head.startswith(b"["):
+        return "labelstudio"
+    if b'"_input_hash"' in first or b'"_task_hash"' in first:
+        return "prodigy"
+    return "jsonl"
+
+
 def _known(path: Path) -> bool:
     try:
         detect_format(path)
@@ -85,8 +110,14 @@ def iter_records(path: Path, fmt: str = "auto") -> Iterator[RawRecord]:
         "parquet": _read_parquet,
         "txt": _read_txt,
         "html": _read_html,
+        "labelstudio": _read_labelstudio,
+        "doccano": lambda p, k: doccano_records(_read_jsonl(p, k)),
+        "prodigy": lambda p, k: prodigy_records(_read_jsonl(p, k)),
     }[kind]
-    yield from reader(path, kind)
+    try:
+        yield from reader(path, kind)
+    except (OSError, EOFError, zlib.error, ArrowException) as exc:  # truncated gzip, bad Parquet
+        raise PipelineError(f"{path}: cannot read the file: {exc}") from exc
 
 
 def iter_batches(
@@ -129,6 +160,20 @@ def jsonl_records(lines: Iterable[bytes], source: str, first_line: int = 1) -> I
             yield RawRecord(source, line_no, None, "a JSON line must be an object")
             continue
         yield RawRecord(source, line_no, data)
+
+
+def _read_labelstudio(path: Path, _kind: str) -> Iterator[RawRecord]:
+    """A JSON document (the whole export); if it cannot be parsed it is one unparseable record."""
+    try:
+        with _open_text(path) as fh:
+            items = json.loads(fh.read().decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        yield RawRecord(str(path), 1, None, f"bad_encoding: {exc.reason}")
+        return
+    except json.JSONDecodeError as exc:
+        yield RawRecord(str(path), exc.lineno, None, f"invalid JSON: {exc.msg}")
+        return
+    yield from labelstudio_records(items, str(path))
 
 
 def _read_csv(path: Path, kind: str) -> Iterator[RawRecord]:

@@ -1,0 +1,558 @@
+"""`pipeline bench`: the project's default configuration against its peers, in the same run.
+
+Each bench config (`bench/configs/*.yaml`) describes one corpus: its files, text fields and task.
+The project, scikit-learn and fastText each run in a fresh child process (so each peak RSS is its
+own) on the same training records, and each predicts the same, complete, official test records:
+  - project: the real product path: `ingest` → `build_features` → `train` with every default
+    except the data description, then the saved inference pipeline (cleaning included) predicts
+    the raw test documents exactly as `pipeline predict` would;
+  - peers: see `pipeline.peers`.
+Ingest runs with `dedup.drop: false`, so duplicates are reported but no training or test record
+is dropped, and every system trains and is scored on the same records. The ingest step's own
+numbers (throughput, near-duplicate recall) come from `pipeline.bench_ingest`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import random
+import resource
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psutil
+import yaml
+from pydantic import ValidationError
+
+from pipeline.config import Config, load_config
+from pipeline.errors import UsageError
+from pipeline.io.readers import iter_records
+from pipeline.io.writers import atomic_path, write_json
+from pipeline.peers import PEERS, Labels, as_arrays, make_peer
+
+BENCH_CONFIGS = Path("bench/configs")
+RESULTS_DIR = Path("bench/results")
+DATASETS_DIR = Path("../shared/datasets")
+QUICK_TRAIN, QUICK_TEST = 1500, 600
+SYSTEMS = ("project", *PEERS)
+HEADLINE = ("accuracy", "macro_f1", "micro_f1")
+# what a bench config may set: the data description only, never model settings
+_ALLOWED = {
+    "data": {"train", "test", "text_fields", "id_field", "format"},
+    "tasks": None,
+    "features": {"pair_fields"},
+}
+_RELATED_ONLY = 0.75  # FNC-1: extra credit for the right related label
+
+
+@dataclass
+class BenchSpec:
+    """One corpus to benchmark: its files (relative to the datasets folder) and its task."""
+
+    name: str
+    dataset: str
+    config: dict[str, Any]
+    description: str = ""
+    metrics: list[str] = field(default_factory=list)  # extra metrics, e.g. fnc1_score
+    targets: dict[str, float] = field(default_factory=dict)  # absolute floors to report
+
+    @property
+    def task(self) -> tuple[str, dict[str, Any]]:
+        return next(iter(self.config["tasks"].items()))
+
+
+@dataclass
+class Job:
+    """What a child process needs to train and score one system on one corpus."""
+
+    system: str
+    spec: BenchSpec
+    train: list[str]
+    test: list[str]
+    work: str
+    fast: bool
+    base_config: str | None
+    seed: int = 42
+
+
+def load_specs(config_dir: Path, only: list[str] | None = None) -> list[BenchSpec]:
+    """Read and check the bench configs; `only` picks some by name."""
+    files = sorted(config_dir.glob("*.yaml"))
+    if not files:
+        raise UsageError(f"no bench config (*.yaml) in {config_dir}")
+    specs = []
+    for path in files:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        spec = BenchSpec(
+            name=raw.get("name", path.stem),
+            dataset=raw["dataset"],
+            config=raw.get("config", {}),
+            description=raw.get("description", ""),
+            metrics=raw.get("metrics", []),
+            targets=raw.get("targets", {}),
+        )
+        _check_spec(spec, path)
+        specs.append(spec)
+    if only:
+        unknown = sorted(set(only) - {s.name for s in specs})
+        if unknown:
+            raise UsageError(
+                f"unknown bench dataset(s) {unknown}; known: {[s.name for s in specs]}"
+            )
+        specs = [s for s in specs if s.name in only]
+    return specs
+
+
+def _check_spec(spec: BenchSpec, path: Path) -> None:
+    for section, value in spec.config.items():
+        if section not in _ALLOWED:
+            raise UsageError(f"{path}: a bench config describes data only; '{section}' not allowed")
+        allowed = _ALLOWED[section]
+        if allowed is not None and not set(value) <= allowed:
+            extra = sorted(set(value) - allowed)
+            raise UsageError(f"{path}: '{section}.{extra[0]}' is not allowed in a bench config")
+    if len(spec.config.get("tasks", {})) != 1:
+        raise UsageError(f"{path}: declare exactly one task")
+
+
+def project_config(job: Job) -> Config:
+    """The default configuration (or `--config`'s model sections) on this job's data."""
+    base = load_config(Path(job.base_config)) if job.base_config else Config()
+    raw = base.model_dump(mode="json", include={"clean", "dedup", "features", "model", "seed"})
+    spec_config = job.spec.config
+    raw["data"] = {**spec_config.get("data", {}), "train": job.train, "test": job.test}
+    raw["tasks"] = spec_config["tasks"]
+    raw["features"].update(spec_config.get("features", {}))
+    raw["dedup"]["drop"] = False  # same records for every system (see module docstring)
+    raw["paths"] = {k: str(Path(job.work) / k) for k in ("processed", "models", "reports")}
+    raw["mlflow"] = {"enabled": False}
+    if job.fast:
+        raw["model"]["search"] = False
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        raise UsageError(f"bench {job.spec.name}: {exc.errors()[0]['msg']}") from exc
+
+
+def load_labelled(paths: list[str], spec: BenchSpec) -> tuple[list[str], Labels]:
+    """Documents (text fields joined as ingest joins them) and labels of the labelled records."""
+    from pipeline.ingest import build_document
+
+    text_fields = spec.config["data"].get("text_fields", ["title", "text"])
+    _, task = spec.task
+    docs: list[str] = []
+    labels: list[Any] = []
+    for path in paths:
+        for record in iter_records(Path(path)):
+            value = (record.data or {}).get(task["field"])
+            if value in (None, "", []):
+                continue
+            docs.append(build_document(record.data or {}, text_fields))
+            labels.append(sorted(value) if task["type"] == "multilabel" else str(value))
+    return docs, labels
+
+
+class PeakRSS:
+    """Largest resident memory of this process plus its children (joblib workers), sampled."""
+
+    def __init__(self, interval: float = 0.05) -> None:
+        self.interval = interval
+        self.peak_bytes = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        me = psutil.Process()
+        while True:
+            total = 0
+            for proc in [me, *me.children(recursive=True)]:
+                try:
+                    total += proc.memory_info().rss
+                except psutil.Error:
+                    continue
+            self.peak_bytes = max(self.peak_bytes, total)
+            if self._stop.wait(self.interval):
+                return
+
+    def __enter__(self) -> PeakRSS:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
+        self.peak_bytes = max(self.peak_bytes, own)
+
+    @property
+    def peak_mb(self) -> float:
+        return round(self.peak_bytes / (1 << 20), 1)
+
+
+def run_job(job: Job) -> dict[str, Any]:
+    """Child-process entry: train and score one system; returns its metrics and costs."""
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    with PeakRSS() as rss:
+        result = _run_project(job) if job.system == "project" else _run_peer(job)
+    result["peak_rss_mb"] = rss.peak_mb
+    return result
+
+
+def _run_peer(job: Job) -> dict[str, Any]:
+    train_docs, train_y = load_labelled(job.train, job.spec)
+    test_docs, test_y = load_labelled(job.test, job.spec)
+    multilabel = job.spec.task[1]["type"] == "multilabel"
+    work = Path(job.work)
+    work.mkdir(parents=True, exist_ok=True)
+    peer = make_peer(job.system, multilabel=multilabel, work_dir=work, seed=job.seed)
+    start = time.perf_counter()
+    peer.fit(train_docs, train_y)
+    train_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    predicted = peer.predict(test_docs)
+    predict_seconds = time.perf_counter() - start
+    return {
+        **quality(train_y, test_y, predicted, job.spec),
+        "train_seconds": round(train_seconds, 2),
+        "predict_docs_per_s": round(len(test_docs) / max(predict_seconds, 1e-9), 1),
+        "model_mb": round(peer.save(work) / (1 << 20), 2),
+        "n_train": len(train_docs),
+        "n_test": len(test_docs),
+    }
+
+
+def _run_project(job: Job) -> dict[str, Any]:
+    from pipeline.features import build_features
+    from pipeline.ingest import ingest
+    from pipeline.metrics import calibration
+    from pipeline.train import MODEL_FILE, train
+
+    config = project_config(job)
+    start = time.perf_counter()
+    ingested = ingest(config)
+    ingest_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    trained = train(config, features=build_features(config))
+    train_seconds = time.perf_counter() - start
+    name, task = job.spec.task
+    model = trained[name]
+    _, train_y = load_labelled(job.train, job.spec)
+    test_docs, test_y = load_labelled(job.test, job.spec)
+    start = time.perf_counter()
+    probs = model.pipeline.predict_proba(test_docs)
+    decided = model.pipeline[-1].decide(probs)
+    predict_seconds = time.perf_counter() - start
+    model_labels = model.metadata["labels"]
+    multilabel = task["type"] == "multilabel"
+    predicted: Labels = (
+        [[model_labels[j] for j in np.flatnonzero(row)] for row in decided]
+        if multilabel
+        else [str(label) for label in decided]
+    )
+    truth = as_arrays(test_y, model_labels, multilabel)
+    if not multilabel:
+        truth = (truth[:, None] == np.asarray(model_labels)[None, :]).astype(int)
+    calib = calibration(probs, truth)
+    return {
+        **quality(train_y, test_y, predicted, job.spec),
+        "train_seconds": round(train_seconds, 2),
+        "ingest_seconds": round(ingest_seconds, 2),
+        "predict_docs_per_s": round(len(test_docs) / max(predict_seconds, 1e-9), 1),
+        "model_mb": round((model.directory / MODEL_FILE).stat().st_size / (1 << 20), 2),
+        "n_train": ingested.split_counts["train"],
+        "n_test": len(test_docs),
+        "n_features": model.metadata["n_features"],
+        "best_params": model.metadata["best_params"],
+        "brier": round(calib["brier"], 4),
+        "ece": round(calib["ece"], 4),
+    }
+
+
+def quality(train_y: Labels, test_y: Labels, predicted: Labels, spec: BenchSpec) -> dict[str, Any]:
+    """Headline metrics (and the spec's extra ones) over the labels seen in train or test."""
+    from pipeline.metrics import score
+
+    multilabel = spec.task[1]["type"] == "multilabel"
+    seen = {lab for rows in (train_y, test_y) for row in rows for lab in _as_list(row)}
+    labels = sorted(seen)
+    metrics = score(
+        as_arrays(test_y, labels, multilabel),
+        as_arrays(predicted, labels, multilabel),
+        labels=labels,
+        multilabel=multilabel,
+    )
+    out = {k: round(metrics[k], 4) for k in HEADLINE}
+    if "fnc1_score" in spec.metrics:
+        out["fnc1_score"] = round(fnc1_score(test_y, predicted), 2)
+    return out
+
+
+def _as_list(value: Any) -> list[str]:
+    return value if isinstance(value, list) else [value]
+
+
+def fnc1_score(truth: Labels, predicted: Labels, unrelated: str = "unrelated") -> float:
+    """The official FNC-1 score as % of the best possible: +0.25 for related/unrelated right,
+    +0.75 more for the right agree/disagree/discuss label."""
+    got = best = 0.0
+    for t, p in zip(truth, predicted, strict=True):
+        if t == unrelated:
+            best += 0.25
+            got += 0.25 if p == unrelated else 0.0
+        else:
+            best += 1.0
+            got += (0.25 if p != unrelated else 0.0) + (_RELATED_ONLY if p == t else 0.0)
+    return 100 * got / best if best else 0.0
+
+
+def _sample(paths: list[Path], n: int, target: Path, seed: int) -> list[str]:
+    """A seeded random sample of n records of the files, written as one JSONL file."""
+    records = [r.data for p in paths for r in iter_records(p) if r.data is not None]
+    chosen = random.Random(seed).sample(records, min(n, len(records)))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(target) as tmp:
+        tmp.write_text("".join(json.dumps(r) + "\n" for r in chosen), encoding="utf-8")
+    return [str(target)]
+
+
+def _inputs(spec: BenchSpec, datasets_dir: Path, work: Path, quick: bool, seed: int) -> dict:
+    folder = datasets_dir / spec.dataset
+    files = {}
+    for split in ("train", "test"):
+        paths = [folder / p for p in spec.config["data"][split]]
+        missing = [str(p) for p in paths if not p.exists()]
+        if missing:
+            raise UsageError(f"bench {spec.name}: missing {missing} (is ../shared/datasets there?)")
+        n = QUICK_TRAIN if split == "train" else QUICK_TEST
+        files[split] = (
+            _sample(paths, n, work / "sample" / f"{split}.jsonl", seed)
+            if quick
+            else [str(p) for p in paths]
+        )
+    return files
+
+
+def ratios(project: dict[str, Any], peer: dict[str, Any]) -> dict[str, float | None]:
+    """project / peer for every number both have (>1 is better for quality and speed)."""
+    keys = [*HEADLINE, "fnc1_score", "train_seconds", "predict_docs_per_s", "peak_rss_mb"]
+    keys.append("model_mb")
+    return {
+        k: round(project[k] / peer[k], 3) if peer.get(k) else None
+        for k in keys
+        if k in project and k in peer
+    }
+
+
+def targets(spec: BenchSpec, systems: dict[str, dict[str, Any]], fast: bool) -> list[dict]:
+    """The issue's checks for one corpus: met or not, with the numbers."""
+    project = systems["project"]
+    multilabel = spec.task[1]["type"] == "multilabel"
+    checks = []
+    for metric in ("macro_f1", "micro_f1" if multilabel else "accuracy"):
+        best = max(systems[p][metric] for p in PEERS)
+        checks.append(_check(f"{metric} ≥ best peer ({best:.4f})", project[metric], best))
+    for metric, floor in spec.targets.items():
+        checks.append(_check(f"{metric} ≥ {floor}", project[metric], floor))
+    docs = systems["sklearn"]["predict_docs_per_s"]
+    checks.append(
+        _check(f"predict docs/s ≥ sklearn ({docs:.0f})", project["predict_docs_per_s"], docs)
+    )
+    if fast:
+        limit = 1.5 * systems["sklearn"]["train_seconds"]
+        checks.append(
+            _check(f"train s ≤ 1.5 × sklearn ({limit:.1f})", project["train_seconds"], limit, False)
+        )
+    return checks
+
+
+def _check(name: str, value: float, bound: float, at_least: bool = True) -> dict[str, Any]:
+    return {
+        "target": name,
+        "value": value,
+        "met": bool(value >= bound if at_least else value <= bound),
+    }
+
+
+def machine() -> dict[str, Any]:
+    """What the numbers were measured on."""
+    cpu = (
+        next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            platform.processor(),
+        )
+        if Path("/proc/cpuinfo").exists()
+        else platform.processor()
+    )
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gb": round(psutil.virtual_memory().total / (1 << 30), 1),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def run_bench(
+    *,
+    datasets_dir: Path = DATASETS_DIR,
+    config_dir: Path = BENCH_CONFIGS,
+    out_dir: Path = RESULTS_DIR,
+    quick: bool = False,
+    fast: bool = False,
+    only: list[str] | None = None,
+    base_config: Path | None = None,
+    with_ingest: bool = True,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Run every bench config (project and peers), write `<out_dir>/latest(-quick).{json,md}`."""
+    if not datasets_dir.is_dir():
+        raise UsageError(f"datasets folder not found: {datasets_dir}")
+    specs = load_specs(config_dir, only)
+    started = time.perf_counter()
+    report: dict[str, Any] = {
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "quick": quick,
+        "fast": fast,
+        "machine": machine(),
+        "project_config": (load_config(base_config) if base_config else Config()).model_dump(
+            mode="json", include={"features", "model"}
+        ),
+        "datasets": {},
+    }
+    work_root = Path(tempfile.mkdtemp(prefix="pipeline-bench-"))
+    try:
+        for spec in specs:
+            work = work_root / spec.name
+            inputs = _inputs(spec, datasets_dir, work, quick, seed=42)
+            systems: dict[str, dict[str, Any]] = {}
+            for system in SYSTEMS:
+                job = Job(
+                    system,
+                    spec,
+                    inputs["train"],
+                    inputs["test"],
+                    str(work / system),
+                    fast,
+                    str(base_config) if base_config else None,
+                )
+                systems[system] = _in_child(job)
+                log(f"{spec.name} · {system}: {_summary(systems[system])}")
+            name, task = spec.task
+            report["datasets"][spec.name] = {
+                "dataset": spec.dataset,
+                "description": spec.description,
+                "task": name,
+                "type": task["type"],
+                "text_fields": spec.config["data"].get("text_fields", ["title", "text"]),
+                "systems": systems,
+                "ratios": {p: ratios(systems["project"], systems[p]) for p in PEERS},
+                "targets": targets(spec, systems, fast),
+            }
+        if with_ingest:
+            report["ingest"] = _bench_ingest(datasets_dir, work_root / "ingest", quick, log)
+    finally:
+        shutil.rmtree(work_root, ignore_errors=True)
+    report["seconds"] = round(time.perf_counter() - started, 1)
+    stem = "latest-quick" if quick else "latest"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_json(out_dir / f"{stem}.json", report)
+    with atomic_path(out_dir / f"{stem}.md") as tmp:
+        tmp.write_text(to_markdown(report), encoding="utf-8")
+    return report
+
+
+def _in_child(job: Job) -> dict[str, Any]:
+    """Run one job in a fresh interpreter, so its memory and threads are its own."""
+    with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
+        return pool.submit(run_job, job).result()
+
+
+def _bench_ingest(
+    datasets_dir: Path, out: Path, quick: bool, log: Callable[[str], None]
+) -> dict[str, Any]:
+    from pipeline.bench_ingest import bench_ingest
+
+    result = bench_ingest(datasets_dir, out, quick)
+    log(f"ingest: {json.dumps(result)[:200]}")
+    return result
+
+
+def _summary(result: dict[str, Any]) -> str:
+    keys = [*HEADLINE, "fnc1_score", "train_seconds", "predict_docs_per_s", "peak_rss_mb"]
+    return " · ".join(f"{k} {result[k]}" for k in keys if k in result)
+
+
+_COLUMNS = [
+    ("accuracy", "accuracy", "{:.4f}"),
+    ("macro_f1", "macro-F1", "{:.4f}"),
+    ("micro_f1", "micro-F1", "{:.4f}"),
+    ("fnc1_score", "FNC-1 score", "{:.2f}"),
+    ("train_seconds", "train s", "{:.1f}"),
+    ("predict_docs_per_s", "predict docs/s", "{:.0f}"),
+    ("peak_rss_mb", "peak RSS MB", "{:.0f}"),
+    ("model_mb", "model MB", "{:.2f}"),
+]
+
+
+def to_markdown(report: dict[str, Any]) -> str:
+    """The bench tables, one per corpus, with project/peer ratios and the targets."""
+    m = report["machine"]
+    lines = [
+        f"# Bench{' (quick: subsampled)' if report['quick'] else ''}"
+        f"{' — search off (--fast)' if report['fast'] else ''}",
+        "",
+        f"{report['created']} · {m['cpu']} · {m['cores']} cores · {m['memory_gb']} GB · "
+        f"Python {m['python']} · total {report.get('seconds', 0):.0f} s",
+        "",
+        "Project = the default configuration (`pipeline ingest/features/train`); its train s is "
+        "features + train (ingest s listed apart); peers' train s is vectorize + fit. Predict "
+        "docs/s: raw test documents in memory → labels (the project's includes its cleaning). "
+        "Peak RSS: the child process running the system plus its workers, sampled every 50 ms.",
+    ]
+    for name, ds in report["datasets"].items():
+        systems = ds["systems"]
+        cols = [c for c in _COLUMNS if c[0] in systems["project"]]
+        p = systems["project"]
+        lines += [
+            "",
+            f"## {name} — `{ds['task']}` ({ds['type']}) on {' + '.join(ds['text_fields'])}",
+            "",
+            f"train {p['n_train']} · test {p['n_test']} · project ingest {p['ingest_seconds']:.1f} s"
+            f" · {p['n_features']} features · best {p['best_params']} · Brier {p['brier']}"
+            f" · ECE {p['ece']}",
+            "",
+            "| system | " + " | ".join(c[1] for c in cols) + " |",
+            "|---" * (len(cols) + 1) + "|",
+        ]
+        for system, result in systems.items():
+            cells = [fmt.format(result[key]) if key in result else "" for key, _, fmt in cols]
+            lines.append(f"| {system} | " + " | ".join(cells) + " |")
+        for peer, row in ds["ratios"].items():
+            cells = [f"{row[key]:.2f}×" if row.get(key) else "" for key, _, _ in cols]
+            lines.append(f"| project/{peer} | " + " | ".join(cells) + " |")
+        lines += [
+            "",
+            "Targets: "
+            + " · ".join(
+                f"{'✅' if t['met'] else '❌'} {t['target']}: {t['value']:.4g}"
+                for t in ds["targets"]
+            ),
+        ]
+    if "ingest" in report:
+        lines += ["", "## Ingest", "", "```json", json.dumps(report["ingest"], indent=2), "```"]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,193 @@
+"""CalibratedLinearClassifier, thresholds, and saving/loading models with their checksum."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.datasets import make_classification, make_multilabel_classification
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.pipeline import Pipeline
+from sklearn.svm import LinearSVC
+
+from pipeline.classifier import CalibratedLinearClassifier, best_f1_threshold
+from pipeline.clean import TextCleaner
+from pipeline.errors import PipelineError, UsageError
+from pipeline.train import load_model, save_model
+
+
+@pytest.fixture(scope="module")
+def multiclass_data() -> tuple[np.ndarray, np.ndarray]:
+    X, y = make_classification(
+        n_samples=300, n_features=20, n_informative=8, n_classes=3, random_state=0
+    )
+    return X, np.array(["critical", "neutral", "supportive"])[y]
+
+
+@pytest.fixture(scope="module")
+def multilabel_data() -> tuple[np.ndarray, np.ndarray]:
+    X, Y = make_multilabel_classification(
+        n_samples=300, n_features=20, n_classes=5, n_labels=2, random_state=0
+    )
+    return X, Y
+
+
+def test_multiclass_probabilities_sum_to_one(multiclass_data) -> None:
+    X, y = multiclass_data
+    clf = CalibratedLinearClassifier(LinearSVC(random_state=0), cv=3, random_state=0).fit(X, y)
+    probs = clf.predict_proba(X)
+    assert probs.shape == (len(X), 3)
+    assert np.allclose(probs.sum(axis=1), 1.0)
+    assert ((probs >= 0) & (probs <= 1)).all()
+    assert list(clf.classes_) == ["critical", "neutral", "supportive"]
+    predicted = clf.predict(X)
+    assert set(predicted) <= set(clf.classes_)
+    assert (predicted == clf.classes_[probs.argmax(axis=1)]).all()
+    assert (predicted == y).mean() > 0.6
+
+
+def test_multilabel_probabilities_and_thresholds_are_in_unit_interval(multilabel_data) -> None:
+    X, Y = multilabel_data
+    labels = ["a", "b", "c", "d", "e"]
+    clf = CalibratedLinearClassifier(
+        LinearSVC(random_state=0), multilabel=True, cv=3, random_state=0
+    ).fit(X, Y, classes=labels)
+    probs = clf.predict_proba(X)
+    assert probs.shape == Y.shape
+    assert ((probs >= 0) & (probs <= 1)).all()
+    assert clf.thresholds_.shape == (5,)
+    assert ((clf.thresholds_ >= 0) & (clf.thresholds_ <= 1)).all()
+    assert list(clf.classes_) == labels
+    predicted = clf.predict(X)
+    assert set(np.unique(predicted)) <= {0, 1}
+    assert ((probs >= clf.thresholds_) <= predicted).all()  # every label over threshold is on
+
+
+@pytest.mark.parametrize("min_labels", [0, 1, 2])
+def test_min_labels_is_guaranteed(multilabel_data, min_labels: int) -> None:
+    X, Y = multilabel_data
+    clf = CalibratedLinearClassifier(
+        LinearSVC(random_state=0), multilabel=True, min_labels=min_labels, random_state=0
+    ).fit(X, Y)
+    clf.thresholds_ = np.full(Y.shape[1], 1.01)  # nothing passes: only min_labels decides
+    decided = clf.predict(X)
+    assert (decided.sum(axis=1) == min_labels).all()
+    top = np.argsort(-clf.predict_proba(X), axis=1)[:, :min_labels]
+    assert all(decided[i, top[i]].all() for i in range(len(X)))
+
+
+def test_thresholds_are_untuned_when_switched_off(multilabel_data) -> None:
+    X, Y = multilabel_data
+    clf = CalibratedLinearClassifier(
+        LinearSVC(random_state=0), multilabel=True, tune_thresholds=False
+    ).fit(X, Y)
+    assert (clf.thresholds_ == 0.5).all()
+
+
+def test_best_f1_threshold_separates_and_handles_no_positives() -> None:
+    probs = np.array([0.9, 0.8, 0.3, 0.2, 0.1])
+    truth = np.array([1, 1, 0, 0, 0])
+    threshold = best_f1_threshold(probs, truth)
+    assert 0.3 < threshold < 0.8
+    assert ((probs >= threshold) == truth.astype(bool)).all()
+    assert best_f1_threshold(probs, np.zeros(5, dtype=int)) == 1.0
+    assert 0.0 <= best_f1_threshold(probs, np.ones(5, dtype=int)) <= 0.1
+
+
+def test_fit_is_deterministic_for_a_seed(multiclass_data) -> None:
+    X, y = multiclass_data
+    a = CalibratedLinearClassifier(LinearSVC(random_state=0), random_state=3).fit(X, y)
+    b = CalibratedLinearClassifier(LinearSVC(random_state=0), random_state=3).fit(X, y)
+    assert np.array_equal(a.predict_proba(X), b.predict_proba(X))
+
+
+def _text_pipeline() -> Pipeline:
+    docs = [f"navy drills {i}" if i % 2 else f"budget vote {i}" for i in range(40)]
+    labels = np.array(["defence" if i % 2 else "politics" for i in range(40)])
+    return Pipeline(
+        [
+            ("clean", TextCleaner()),
+            ("tfidf", TfidfVectorizer()),
+            ("classifier", CalibratedLinearClassifier(LinearSVC(random_state=0), random_state=0)),
+        ]
+    ).fit(docs, labels)
+
+
+def test_save_and_load_round_trip_with_checksum(tmp_path: Path) -> None:
+    pipe = _text_pipeline()
+    directory = save_model(pipe, {"task": "demo", "labels": ["defence", "politics"]}, tmp_path / "m")
+    metadata = json.loads((directory / "metadata.json").read_text())
+    assert metadata["sha256"] == hashlib.sha256((directory / "model.joblib").read_bytes()).hexdigest()
+    loaded, loaded_meta = load_model(directory)
+    assert loaded_meta == metadata
+    docs = ["navy drills near the strait", "budget vote in parliament"]
+    assert np.array_equal(loaded.predict_proba(docs), pipe.predict_proba(docs))
+    assert list(loaded.predict(docs)) == ["defence", "politics"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"], "no temp folder left behind"
+
+
+def test_saving_again_replaces_the_model_atomically(tmp_path: Path) -> None:
+    pipe = _text_pipeline()
+    save_model(pipe, {"task": "demo", "version": 1}, tmp_path / "m")
+    save_model(pipe, {"task": "demo", "version": 2}, tmp_path / "m")
+    assert load_model(tmp_path / "m")[1]["version"] == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
+
+
+def test_tampered_model_is_refused(tmp_path: Path, trained_workdir: Path) -> None:
+    directory = tmp_path / "topic"
+    shutil.copytree(trained_workdir / "models" / "topic", directory)
+    load_model(directory)
+    with (directory / "model.joblib").open("ab") as fh:
+        fh.write(b"\0")
+    with pytest.raises(PipelineError, match="checksum does not match") as caught:
+        load_model(directory)
+    assert caught.value.exit_code == 1
+
+
+def test_missing_model_is_a_usage_error(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="no saved model here"):
+        load_model(tmp_path)
+
+
+def test_saved_metadata_describes_the_model(trained_workdir: Path) -> None:
+    manifest = json.loads((trained_workdir / "data/processed/manifest.json").read_text())
+    for task, kind in (("topic", "multilabel"), ("stance", "multiclass")):
+        pipe, meta = load_model(trained_workdir / "models" / task)
+        assert meta["task"] == task and meta["type"] == kind
+        assert meta["labels"] == list(pipe[-1].classes_)
+        assert meta["data_manifest_hash"] == manifest["hash"]
+        assert meta["seed"] == 42
+        assert meta["config"]["tasks"][task]["type"] == kind
+        assert meta["config"]["seed"] == 42
+        assert {"scikit-learn", "numpy", "pandas", "scipy", "joblib"} <= set(meta["libraries"])
+        assert meta["python"].count(".") == 2
+        assert meta["n_train"] == manifest["counts"]["splits"]["train"]
+        assert meta["n_features"] == len(pipe.named_steps["tfidf"].vocabulary_)
+        assert {"accuracy", "macro_f1", "micro_f1"} <= set(meta["cv_metrics"])
+        assert meta["best_params"] == {"C": 0.1}  # no search: the first grid value
+        assert meta["train_key"]
+        assert [name for name, _ in pipe.steps] == ["clean", "tfidf", "classifier"]
+    topic_meta = load_model(trained_workdir / "models" / "topic")[1]
+    assert set(topic_meta["thresholds"]) == set(topic_meta["labels"])
+    assert all(0.0 <= t <= 1.0 for t in topic_meta["thresholds"].values())
+
+
+def test_saved_pipeline_scores_raw_text(trained_workdir: Path) -> None:
+    docs = [
+        "Share this article\nIndonesia and Russia signed a deal for Su-35 fighter jets and "
+        "agreed to hold joint naval exercises next year, the defence ministry said.",
+        "The central bank raised interest rates as inflation climbed to a ten-year high.",
+    ]
+    topic, _ = load_model(trained_workdir / "models" / "topic")
+    stance, _ = load_model(trained_workdir / "models" / "stance")
+    probs = stance.predict_proba(docs)
+    assert np.allclose(probs.sum(axis=1), 1.0)
+    decided = topic.predict(docs)
+    assert (decided.sum(axis=1) >= 1).all()
+    labels = np.asarray(topic[-1].classes_)
+    assert "economy" in labels[decided[1].astype(bool)]
