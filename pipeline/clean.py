@@ -37,7 +37,7 @@ BOILERPLATE_LINE = re.compile(
     r"also read\s*:|(?:read|see) also\b|don[’']t miss\s*:|recommended(?: for you)?\s*:|"
     r"listen to this article|continue reading\b|join our (?:whatsapp|telegram) channel|"
     r"was this article helpful|report an? (?:error|typo)\b|leave a comment|sponsored content|"
-    r"©\s*\d{4}|"
+    r"©\s*\d{4}|\(?(?:photos|videos?|gallery)\s*:|"
     r"(?:share|tweet|email|print|whatsapp|facebook|twitter|linkedin|telegram)"
     r"(?:\s*[|/·,]?\s*(?:share|tweet|email|print|whatsapp|facebook|twitter|x|linkedin|telegram))*$)",
     re.IGNORECASE,
@@ -50,7 +50,7 @@ _AGENCY = rf"(?i:{_AGENCIES})"
 _PHOTO_WORD = r"(?i:\s+(?:photo|foto|pictures?|images?))"
 _NAME = r"[A-Z][\w.'’\-]*(?:[ ,]+[\w.'’\-]+){0,4}"  # a photographer: at most five words
 _FULL_NAME = r"[A-Z][\w.'’\-]*(?:[ ,]+[\w.'’\-]+){1,4}"  # two words or more
-_CREDIT_LABEL = r"(?i:(?:file )?photo(?:graph)?s?|images?|pictures?|foto|credit)(?i: credit| by)?"
+_CREDIT_LABEL = r"(?i:(?:file )?photo(?:graph)?|image|picture|foto|credit)(?i: credit| by)?"
 # Photo credit lines, each the whole line: "YE AUNG THU / AFP (AFP/Ye Aung Thu)",
 # "JOHN DOE/AFP via Getty Images", "(AP Photo/Jane Doe, File)", "REUTERS/Jane Doe",
 # "(JP/Seto Wardhana)", "Photo: Reuters/Jane Doe", "Photograph: Jane Doe/Reuters",
@@ -78,7 +78,7 @@ _NON_WORD = re.compile(r"\W+")
 # start an HTML entity. Text without these is safe from mojibake (see `fix_text`).
 _NEEDS_FTFY = re.compile(r"[^\t\n\x20-\x7e\u2013\u2014\u2018\u2019\u201c\u201d\u2026]|&")
 _FTFY_SEGMENT = 1_000_000  # ftfy's max_decode_length: it cuts longer lines
-_STRAIGHT_QUOTES = str.maketrans({"‘": "'", "’": "'", "“": '"', "”": '"'})
+_STRAIGHT_QUOTES = (("‘", "'"), ("’", "'"), ("“", '"'), ("”", '"'))
 _SPACES = re.compile(r"[ \t\u00a0\u2000-\u200b\u202f\u205f\u3000]+")
 
 
@@ -153,14 +153,14 @@ def fix_text(text: str) -> str:
     a huge line is given to ftfy whole. Tests check the result equals `ftfy.fix_text`.
     """
     if _NEEDS_FTFY.search(text) is None:
-        return text.translate(_STRAIGHT_QUOTES)
+        return _straighten_quotes(text)
     if "<" in text:
         return ftfy.fix_text(text, normalization="NFC")
     lines = text.split("\n")
     if max(map(len, lines)) >= _FTFY_SEGMENT:
         return ftfy.fix_text(text, normalization="NFC")
     fixed = [
-        line.translate(_STRAIGHT_QUOTES)
+        _straighten_quotes(line)
         if _NEEDS_FTFY.search(line) is None
         else ftfy.fix_text(line + "\n", normalization="NFC")[:-1]
         if i < len(lines) - 1
@@ -168,6 +168,31 @@ def fix_text(text: str) -> str:
         for i, line in enumerate(lines)
     ]
     return "\n".join(fixed)
+
+
+def _straighten_quotes(text: str) -> str:
+    for curly, straight in _STRAIGHT_QUOTES:  # str.replace: far faster than str.translate here
+        text = text.replace(curly, straight)
+    return text
+
+
+def remove_learned_lines(
+    text: str,
+    learned_lines: frozenset[str],
+    stats: Counter[str] | None = None,
+    removed: Counter[tuple[str, str]] | None = None,
+) -> str:
+    """Drop learned boilerplate lines from a text `clean_document` already cleaned: the same
+    result as cleaning the raw text with `learned_lines`, without cleaning it twice."""
+    if not learned_lines:
+        return text
+    kept = []
+    for line in text.split("\n"):
+        if line_key(line) in learned_lines:
+            _count(stats, "learned_boilerplate_lines", removed, line)
+        else:
+            kept.append(line)
+    return "\n".join(kept)
 
 
 def _count(

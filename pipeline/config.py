@@ -113,6 +113,8 @@ class ModelConfig(_Strict):
     scoring: Literal["macro_f1", "micro_f1", "accuracy"] = "macro_f1"
     class_weight: Literal["balanced"] | None = None
     tune_thresholds: bool = True  # multilabel: per-label thresholds from CV predictions
+    # multilabel: a label whose tuned threshold reaches a CV F1 below this keeps 0.5 (SCutFBR)
+    threshold_min_f1: float = Field(0.2, ge=0, le=1)
     min_labels: int = Field(1, ge=0)  # multilabel: always predict at least this many labels
     n_jobs: int = -1
 

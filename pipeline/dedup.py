@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from datasketch import MinHash, MinHashLSH
+from datasketch import LeanMinHash, MinHash, MinHashLSH
 
 from pipeline.clean import line_key
 
@@ -61,10 +61,6 @@ class _Shingler:
         return np.unique(shingles)
 
 
-def _identity(value: int) -> int:
-    return value
-
-
 def jaccard(a: np.ndarray, b: np.ndarray) -> float:
     """Exact Jaccard similarity of two sorted unique hash arrays."""
     inter = np.intersect1d(a, b, assume_unique=True).size
@@ -90,7 +86,9 @@ def find_duplicates(
     lsh = MinHashLSH(threshold=max(0.05, threshold - _LSH_SLACK), num_perm=num_perm)
     kept_shingles: dict[int, np.ndarray] = {}
     shingler = _Shingler(shingle_words)
-    permutations = MinHash(num_perm=num_perm, seed=seed, scheme="affine64").permutations
+    # datasketch's seeded affine permutations h → a·h + b (mod 2^64), applied to the whole
+    # shingle array at once; the shingle hashes are already well mixed 64-bit values
+    mult, add = MinHash(num_perm=num_perm, seed=seed, scheme="affine64").permutations
     for i, text in enumerate(texts):
         key = line_key(text)
         if exact:
@@ -104,14 +102,8 @@ def find_duplicates(
         shingles = shingler(key)
         if not shingles.size:
             continue
-        mh = MinHash(
-            num_perm=num_perm,
-            seed=seed,
-            hashfunc=_identity,
-            permutations=permutations,
-            scheme="affine64",
-        )
-        mh.update_batch(shingles.tolist())
+        signature = (shingles[:, None] * mult + add).min(axis=0)
+        mh = LeanMinHash(seed=seed, hashvalues=signature, scheme="affine64")
         best, best_sim = -1, 0.0
         for cand in lsh.query(mh):
             similarity = jaccard(shingles, kept_shingles[cand])

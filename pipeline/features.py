@@ -42,18 +42,23 @@ class PairSimilarity(TransformerMixin, BaseEstimator):
     def fit(self, X: list[str], y: object = None) -> PairSimilarity:
         heads, bodies = zip(*map(split_pair, X), strict=True) if X else ((), ())
         self.vectorizer_ = TfidfVectorizer(
-            sublinear_tf=True, stop_words="english", strip_accents="unicode", dtype=np.float32
-        ).fit([*heads, *bodies])
+            sublinear_tf=True, stop_words="english", strip_accents="unicode"
+        ).fit(sorted({*heads, *bodies}))
         raw = self._raw(list(heads), list(bodies))
         quantiles = np.linspace(0, 1, self.n_bins + 1)[1:-1]
         self.edges_ = [np.unique(np.quantile(raw[:, j], quantiles)) for j in range(raw.shape[1])]
         return self
 
+    def _vectors(self, texts: list[str]) -> sp.csr_matrix:
+        # pair data repeats its texts (one body against many headlines): vectorise each once
+        first: dict[str, int] = {}
+        index = [first.setdefault(text, len(first)) for text in texts]
+        return self.vectorizer_.transform(list(first))[index]
+
     def _raw(self, heads: list[str], bodies: list[str]) -> np.ndarray:
-        H = self.vectorizer_.transform(heads)
-        B = self.vectorizer_.transform(bodies)
+        H, B = self._vectors(heads), self._vectors(bodies)
         cosine = np.asarray(H.multiply(B).sum(axis=1)).ravel()
-        h_words, b_words = (H > 0).astype(np.float32), (B > 0).astype(np.float32)
+        h_words, b_words = (H > 0).astype(float), (B > 0).astype(float)
         shared = np.asarray(h_words.multiply(b_words).sum(axis=1)).ravel()
         overlap = shared / np.maximum(np.asarray(h_words.sum(axis=1)).ravel(), 1)
         return np.column_stack([cosine, overlap])
@@ -70,7 +75,7 @@ class PairSimilarity(TransformerMixin, BaseEstimator):
                 shape=(len(which), len(edges) + 1),
             )
             blocks.append(onehot)
-        return sp.hstack(blocks, format="csr", dtype=np.float32)
+        return sp.hstack(blocks, format="csr", dtype=np.float64)
 
 
 def build_vectorizer(cfg: FeaturesConfig) -> TransformerMixin:
@@ -82,7 +87,7 @@ def build_vectorizer(cfg: FeaturesConfig) -> TransformerMixin:
         "sublinear_tf": cfg.sublinear_tf,
         "lowercase": cfg.lowercase,
         "max_features": cfg.max_features,
-        "dtype": np.float32,
+        "dtype": np.float64,  # liblinear copies any other dtype once per fitted label
     }
     word = TfidfVectorizer(ngram_range=tuple(cfg.word_ngrams), strip_accents="unicode", **common)
     parts: list[tuple[str, TransformerMixin]] = [("word", word)]

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
 
-from pipeline.clean import TextCleaner
+from pipeline.clean import TextCleaner, remove_learned_lines
 from pipeline.config import Config
 from pipeline.dedup import find_duplicates
 from pipeline.errors import PipelineError, UsageError
@@ -188,8 +188,7 @@ def ingest(config: Config) -> IngestResult:
     cleaner.fit_cleaned([r.text for r in kept if r.split == "train"])
     survivors: list[_Row] = []
     for row in kept:
-        if cleaner.boilerplate_lines_:
-            row.text = cleaner.clean(row.text, stats=stats, removed=removed)
+        row.text = remove_learned_lines(row.text, cleaner.boilerplate_lines_, stats, removed)
         if not row.text.strip():
             rejects.append(
                 Reject(row.source, row.line, row.id, Reason.EMPTY_TEXT, "only boilerplate")
@@ -330,8 +329,10 @@ def _split(rows: list[_Row], duplicates: dict[str, dict[str, Any]], config: Conf
     splitter: Any = StratifiedShuffleSplit(1, test_size=n_test, random_state=config.seed)
     if min(Counter(keys).values()) < 2 or len(set(keys)) > n_test:
         splitter = ShuffleSplit(1, test_size=n_test, random_state=config.seed)
-    _, test_idx = next(splitter.split(np.zeros(len(keys)), keys))
-    test_ids = {originals[i].id for i in test_idx}
+    test_ids: set[str] = set()
+    if len(originals) > 1:  # a single distinct article (with its copies) cannot be held out
+        _, test_idx = next(splitter.split(np.zeros(len(keys)), keys))
+        test_ids = {originals[i].id for i in test_idx}
 
     def side(rec_id: str) -> str:
         while rec_id in duplicates:  # a copy of a copy: follow the chain to the original

@@ -34,7 +34,7 @@ from pipeline.config import Config, TaskConfig
 from pipeline.errors import PipelineError, UsageError
 from pipeline.features import Features, load_features
 from pipeline.ingest import CLEANER, MANIFEST, file_sha256, load_split
-from pipeline.io.writers import write_json
+from pipeline.io.writers import DIR_MODE, write_json
 from pipeline.metrics import score
 
 MODEL_FILE = "model.joblib"
@@ -99,6 +99,7 @@ def fit_task(
         cv=config.model.cv,
         tune_thresholds=config.model.tune_thresholds,
         min_labels=config.model.min_labels,
+        threshold_min_f1=config.model.threshold_min_f1,
         random_state=config.seed,
         n_jobs=config.model.n_jobs,
     )
@@ -186,6 +187,7 @@ def save_model(pipe: Pipeline, metadata: dict[str, Any], directory: Path) -> Pat
     """Write model + metadata into a temp folder, then swap it in: never a half-written model."""
     directory.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    tmp.chmod(DIR_MODE)
     try:
         joblib.dump(pipe, tmp / MODEL_FILE, compress=3)
         metadata = {**metadata, "sha256": file_sha256(tmp / MODEL_FILE)}

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -119,15 +121,28 @@ def _text_pipeline() -> Pipeline:
 
 def test_save_and_load_round_trip_with_checksum(tmp_path: Path) -> None:
     pipe = _text_pipeline()
-    directory = save_model(pipe, {"task": "demo", "labels": ["defence", "politics"]}, tmp_path / "m")
+    directory = save_model(
+        pipe, {"task": "demo", "labels": ["defence", "politics"]}, tmp_path / "m"
+    )
     metadata = json.loads((directory / "metadata.json").read_text())
-    assert metadata["sha256"] == hashlib.sha256((directory / "model.joblib").read_bytes()).hexdigest()
+    assert (
+        metadata["sha256"] == hashlib.sha256((directory / "model.joblib").read_bytes()).hexdigest()
+    )
     loaded, loaded_meta = load_model(directory)
     assert loaded_meta == metadata
     docs = ["navy drills near the strait", "budget vote in parliament"]
     assert np.array_equal(loaded.predict_proba(docs), pipe.predict_proba(docs))
     assert list(loaded.predict(docs)) == ["defence", "politics"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m"], "no temp folder left behind"
+
+
+def test_saved_model_gets_the_usual_permissions(tmp_path: Path) -> None:
+    umask = os.umask(0o022)
+    os.umask(umask)
+    directory = save_model(_text_pipeline(), {"task": "demo"}, tmp_path / "m")
+    assert stat.S_IMODE(directory.stat().st_mode) == 0o777 & ~umask
+    for name in ("model.joblib", "metadata.json"):
+        assert stat.S_IMODE((directory / name).stat().st_mode) == 0o666 & ~umask
 
 
 def test_saving_again_replaces_the_model_atomically(tmp_path: Path) -> None:

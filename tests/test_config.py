@@ -133,9 +133,9 @@ def test_overrides_apply_dotted_keys_and_are_validated(repo_root: Path) -> None:
     )
     assert (config.seed, config.model.search, config.mlflow.enabled) == (7, False, False)
     assert config.model.grid == load_config(repo_root / "params.yaml").model.grid
-    with pytest.raises(UsageError, match="'model.cv'"):
+    with pytest.raises(UsageError, match=r"'model\.cv'"):
         load_config(repo_root / "params.yaml", {"model.cv": "three"})
-    with pytest.raises(UsageError, match="unknown key 'model.serach'"):
+    with pytest.raises(UsageError, match=r"unknown key 'model\.serach'"):
         load_config(repo_root / "params.yaml", {"model.serach": False})
 
 
@@ -176,7 +176,7 @@ def test_globs_expand_sorted_and_unmatched_pattern_names_it(
     assert all(p.is_absolute() for p in found)
     with pytest.raises(UsageError, match=r"no file matches 'raw/\*\.parquet'"):
         config.resolve_inputs(["raw/*.parquet"])
-    with pytest.raises(UsageError, match="no file matches 'raw/missing.jsonl'"):
+    with pytest.raises(UsageError, match=r"no file matches 'raw/missing\.jsonl'"):
         config.resolve_inputs(["raw/missing.jsonl"])
 
 

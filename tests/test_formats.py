@@ -55,7 +55,7 @@ def write_config(
         "mlflow": {"enabled": False},
     }
     path = workdir / "params.yaml"
-    path.write_text(yaml.safe_dump(config))
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
 
 

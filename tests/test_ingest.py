@@ -156,7 +156,9 @@ def test_copies_of_train_articles_in_the_test_files_are_dropped(sample_workdir: 
     result = ingest(config)
     assert result.split_counts["test"] == 1
     assert list(load_split(config, "test")["id"]) == ["t-new"]
-    duplicates = {d["id"]: d for d in read_jsonl(sample_workdir / "data/processed/duplicates.jsonl")}
+    duplicates = {
+        d["id"]: d for d in read_jsonl(sample_workdir / "data/processed/duplicates.jsonl")
+    }
     for row in rows[:3]:
         assert duplicates[f"t-{row['id']}"]["duplicate_of"] == row["id"]
     assert result.manifest["split_from"] == "data.test"
@@ -253,7 +255,9 @@ def _processed_rows(directory: Path, train_file: str) -> dict[str, list[tuple]]:
     for split in ("train", "test"):
         frame = load_split(config, split)
         out[split] = sorted(
-            zip(frame["id"], frame["text"], map(tuple, frame["topic"]), frame["stance"], strict=True)
+            zip(
+                frame["id"], frame["text"], map(tuple, frame["topic"]), frame["stance"], strict=True
+            )
         )
     out["counts"] = [(result.counts.read, result.counts.kept, result.counts.duplicates)]
     return out
@@ -289,7 +293,7 @@ def test_ingest_keeping_nothing_is_a_runtime_error(sample_workdir: Path, cli) ->
 
 
 def test_missing_input_is_a_usage_error(sample_workdir: Path, cli) -> None:
-    with pytest.raises(UsageError, match="no file matches 'data/raw/nothing.jsonl'"):
+    with pytest.raises(UsageError, match=r"no file matches 'data/raw/nothing\.jsonl'"):
         ingest(load_config(Path("params.yaml"), {"data.train": ["data/raw/nothing.jsonl"]}))
     result = cli("train")
     assert result.exit_code == 2

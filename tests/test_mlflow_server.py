@@ -36,7 +36,12 @@ def run_id_from(stdout: str, url: str) -> str:
 
 
 def test_run_logs_to_the_server_registers_and_serves_models(
-    mlflow_server: str, sample_workdir: Path, seed_dump: Path, tmp_path: Path, run_pipeline
+    mlflow_server: str,
+    sample_workdir: Path,
+    seed_dump: Path,
+    tmp_path: Path,
+    run_pipeline,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from mlflow import MlflowClient
     from mlflow.models import get_model_info
@@ -47,6 +52,7 @@ def test_run_logs_to_the_server_registers_and_serves_models(
     assert not (sample_workdir / "mlflow.db").exists(), "runs went to the server, not a local db"
     run_id = run_id_from(run.stdout, url)
 
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", url)  # MLflow resolves some URIs through it
     client = MlflowClient(tracking_uri=url, registry_uri=url)
     logged = client.get_run(run_id)
     metrics = json.loads((sample_workdir / "reports/metrics.json").read_text())

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import re
 import shutil
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -169,7 +171,9 @@ def test_predict_cleans_like_the_saved_model(
         assert row["id"] == raw[i]["id"]
         assert list(row["topic_scores"].values()) == pytest.approx(topic_probs[i], abs=1e-4)
         assert list(row["stance_scores"].values()) == pytest.approx(stance_probs[i], abs=1e-4)
-    agree = sum(set(row["topic"]) & set(r["topics"]) != set() for row, r in zip(rows, raw))
+    agree = sum(
+        set(row["topic"]) & set(r["topics"]) != set() for row, r in zip(rows, raw, strict=True)
+    )
     assert agree >= 20, "the model trained on this corpus should recognise most of its topics"
     assert meta["labels"] == list(rows[0]["topic_scores"])
 
@@ -235,32 +239,25 @@ def test_refuses_to_overwrite_without_force(
 
 @pytest.mark.parametrize("name", ["corrupt.jsonl.gz", "corrupt.parquet"])
 def test_no_partial_output_when_a_later_input_fails(
-    name: str, inputs: dict[str, Path], models_dir: Path, tmp_path: Path, run_pipeline
+    name: str,
+    inputs: dict[str, Path],
+    models_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    cli,
 ) -> None:
+    monkeypatch.chdir(tmp_path)
     if name.endswith(".gz"):
         payload = gzip.compress(inputs["jsonl"].read_bytes() * 3)
     else:
         payload = inputs["parquet"].read_bytes()
-    corrupt = tmp_path / name
-    corrupt.write_bytes(payload[: len(payload) // 2])  # truncated mid-stream
-    out_dir = tmp_path / "out"
-    out_dir.mkdir()
-    result = run_pipeline(
-        "predict",
-        inputs["jsonl"],
-        corrupt,
-        "-o",
-        out_dir / "out.parquet",
-        "--model",
-        models_dir,
-        "--batch-size",
-        "2",
-        cwd=tmp_path,
-    )
-    assert result.returncode == 1, result.stderr
+    Path(name).write_bytes(payload[: len(payload) // 2])  # truncated mid-stream
+    Path("out").mkdir()
+    args = [inputs["jsonl"], name, "-o", "out/out.parquet", "--model", models_dir]
+    result = cli("predict", *args, "--batch-size", "2")
+    assert result.exit_code == 1
     assert f"{name}: cannot read the file" in result.stderr, "the error names the file"
-    assert "Traceback" not in result.stderr
-    assert list(out_dir.iterdir()) == [], "no output, rejects or temp file is left"
+    assert list(Path("out").iterdir()) == [], "no output, rejects or temp file is left"
 
 
 @pytest.mark.parametrize(
@@ -322,3 +319,16 @@ def test_output_on_a_pipe_has_no_progress_bar(
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["read 8 · predicted 8 · rejected 0", "→ out.jsonl"]
     assert "\x1b[" not in result.stdout + result.stderr
+
+
+def test_outputs_get_the_usual_file_permissions(
+    inputs: dict[str, Path], models: list[Any], tmp_path: Path
+) -> None:
+    """Atomic writes must not leave outputs private (0600) to whoever ran the command."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    out = tmp_path / "shared.jsonl"
+    predict([inputs["jsonl"]], out, models)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~umask
+    rejects = out.with_name(out.name + ".rejects.jsonl")
+    assert stat.S_IMODE(rejects.stat().st_mode) == 0o666 & ~umask

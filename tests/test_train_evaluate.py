@@ -103,7 +103,9 @@ def test_evaluation_headline_is_written_into_model_metadata(
 ) -> None:
     for task in ("topic", "stance"):
         _, meta = load_model(trained_workdir / "models" / task)
-        assert meta["test_metrics"]["macro_f1"] == pytest.approx(metrics[task]["macro_f1"], abs=1e-4)
+        assert meta["test_metrics"]["macro_f1"] == pytest.approx(
+            metrics[task]["macro_f1"], abs=1e-4
+        )
 
 
 def test_tfidf_is_fitted_on_the_train_split_only(sample_workdir: Path) -> None:

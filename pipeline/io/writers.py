@@ -13,11 +13,23 @@ from typing import Any
 import pandas as pd
 
 
+def _read_umask() -> int:
+    mask = os.umask(0o022)  # the umask can only be read by setting it
+    os.umask(mask)
+    return mask
+
+
+# mkstemp/mkdtemp create private (0600/0700) entries; outputs get the usual umask-based mode
+_UMASK = _read_umask()
+FILE_MODE, DIR_MODE = 0o666 & ~_UMASK, 0o777 & ~_UMASK
+
+
 @contextmanager
 def atomic_path(target: Path) -> Iterator[Path]:
     """Yield a temp path next to `target`; rename it over `target` only if the block succeeds."""
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.fchmod(fd, FILE_MODE)
     os.close(fd)
     tmp_path = Path(tmp)
     try:

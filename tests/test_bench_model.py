@@ -1,0 +1,85 @@
+"""The model-quality parts the bench relies on: vectorised Platt scaling, the SCutFBR threshold
+rule for rare labels, and headline-body pair features."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.svm import LinearSVC
+
+from pipeline.classifier import CalibratedLinearClassifier, platt_fit
+from pipeline.config import Config
+from pipeline.errors import UsageError
+from pipeline.features import PairSimilarity, build_vectorizer, split_pair
+
+
+def test_platt_fit_matches_logistic_regression_on_each_label() -> None:
+    rng = np.random.default_rng(0)
+    scores = rng.normal(size=(3000, 3))
+    Y = (scores + rng.normal(size=scores.shape) > 1.0).astype(int)
+    slopes, intercepts = platt_fit(scores, Y)
+    for j in range(3):
+        ref = LogisticRegression(C=1e6).fit(scores[:, [j]], Y[:, j])
+        assert slopes[j] == pytest.approx(ref.coef_[0, 0], rel=0.02)
+        assert intercepts[j] == pytest.approx(ref.intercept_[0], rel=0.02)
+
+
+def test_platt_fit_keeps_rare_labels_away_from_certainty() -> None:
+    scores = np.linspace(-3, 3, 200)[:, None]
+    Y = (scores > 2.95).astype(int)  # separable, one positive: plain LR would diverge
+    slopes, intercepts = platt_fit(scores, Y)
+    probs = 1 / (1 + np.exp(-(scores * slopes + intercepts)))
+    assert np.isfinite(slopes).all() and probs.max() < 0.99
+
+
+def test_rare_label_with_poor_cv_f1_keeps_the_default_threshold() -> None:
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(300, 20))
+    Y = np.zeros((300, 2), dtype=int)
+    Y[:, 0] = X[:, 0] > 0  # learnable
+    Y[rng.choice(300, 2, replace=False), 1] = 1  # two positives, noise
+    clf = CalibratedLinearClassifier(
+        LinearSVC(random_state=0), multilabel=True, min_labels=0, random_state=0
+    ).fit(X, Y, classes=["signal", "noise"])
+    assert clf.thresholds_[1] == 0.5
+    assert clf.thresholds_[0] != 0.5
+    assert clf.predict(X)[:, 1].sum() < 10  # the rare label is not predicted everywhere
+
+
+def test_pair_similarity_separates_related_from_unrelated_pairs() -> None:
+    related = [
+        "Rebels seize the northern airport\nRebel fighters seized the northern airport on Monday.",
+        "Minister resigns over bribery scandal\nThe minister resigned after the bribery scandal.",
+    ]
+    unrelated = [
+        "Rebels seize the northern airport\nThe central bank raised interest rates again.",
+        "Minister resigns over bribery scandal\nThe team won the cup final on penalties.",
+    ]
+    pairs = PairSimilarity(n_bins=2).fit(related + unrelated)
+    X = pairs.transform(related + unrelated).toarray()
+    assert (X[:2, 0] > X[2:, 0].max()).all()  # cosine
+    assert (X[:2, 1] > X[2:, 1].max()).all()  # share of headline words found in the body
+    assert X.shape[0] == 4
+    assert split_pair("head\nbody\nmore") == ("head", "body\nmore")
+
+
+def test_pair_fields_add_pair_features_and_must_be_the_text_fields() -> None:
+    config = Config.model_validate(
+        {"data": {"text_fields": ["title", "text"]}, "features": {"pair_fields": ["title", "text"]}}
+    )
+    union = build_vectorizer(config.features)
+    assert "pair" in dict(union.transformer_list)
+    with pytest.raises(ValueError, match="pair_fields"):
+        Config.model_validate(
+            {"data": {"text_fields": ["text"]}, "features": {"pair_fields": ["title", "text"]}}
+        )
+
+
+def test_bad_pair_fields_in_a_config_file_is_a_usage_error(tmp_path) -> None:
+    from pipeline.config import load_config
+
+    path = tmp_path / "params.yaml"
+    path.write_text("features:\n  pair_fields: [title, body]\n")
+    with pytest.raises(UsageError, match="pair_fields"):
+        load_config(path)
