@@ -224,11 +224,11 @@ def learn_boilerplate(
     n_docs = 0
     for doc in cleaned_docs:
         n_docs += 1
-        counts.update({line_key(line) for line in doc.split("\n") if line.strip()})
+        keys = {line_key(line) for line in doc.split("\n")}
+        # only short lines can be learned: counting the long ones would only cost memory
+        counts.update(key for key in keys if key and key.count(" ") < max_words)
     threshold = max(min_docs, int(np.ceil(min_fraction * n_docs)))
-    return frozenset(
-        key for key, n in counts.items() if n >= threshold and key and len(key.split()) <= max_words
-    )
+    return frozenset(key for key, n in counts.items() if n >= threshold)
 
 
 def as_texts(X: Any) -> list[str]:

@@ -58,7 +58,8 @@ class _Shingler:
         with np.errstate(over="ignore"):  # wrap-around is the intended arithmetic mod 2^64
             for j in range(1, min(self.size, len(words))):
                 shingles = shingles * _MULT + hashes[j : j + n]
-        return np.unique(shingles)
+        shingles.sort()  # sort + mask: much faster than np.unique's hashing for this size
+        return shingles[np.concatenate(([True], shingles[1:] != shingles[:-1]))]
 
 
 def jaccard(a: np.ndarray, b: np.ndarray) -> float:

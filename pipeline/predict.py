@@ -93,18 +93,17 @@ def load_models(specs: list[str]) -> list[TaskModel]:
 
 
 def _load_mlflow(uri: str) -> TaskModel:
-    import mlflow
-
     from pipeline.config import load_config
-    from pipeline.tracking import tracking_uri
+    from pipeline.tracking import load_logged_model
 
-    mlflow.set_tracking_uri(tracking_uri(load_config()))
-    pipe = mlflow.sklearn.load_model(uri)
-    name = uri.split(":/", 1)[1].strip("/").split("/")[0].split("@")[0]
-    task = name.removeprefix("news-")
-    classifier = pipe[-1]
+    pipe, meta = load_logged_model(uri, load_config())
     return TaskModel(
-        task, pipe, [str(c) for c in classifier.classes_], classifier.multilabel, ["title", "text"]
+        meta["task"],
+        pipe,
+        meta["labels"],
+        meta["type"] == "multilabel",
+        meta.get("text_fields", ["title", "text"]),
+        meta.get("id_field", "id"),
     )
 
 

@@ -115,7 +115,11 @@ def run_all(
     if config.mlflow.enabled:
         from pipeline.tracking import log_run
 
-        models = {name: load_model(Path(config.paths.models) / name) for name in config.tasks}
+        # models are logged (and registered) only when trained in this run
+        models = {
+            name: load_model(Path(config.paths.models) / name)
+            for name in (config.tasks if trained else [])
+        }
         result.mlflow_run = log_run(
             config,
             metrics=result.metrics,

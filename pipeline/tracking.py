@@ -19,6 +19,8 @@ from pipeline.config import Config
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 CHAMPION, CANDIDATE = "champion", "candidate"
+# what `predict` needs to use a logged model without the local models/ folder
+LOGGED_METADATA = ("task", "type", "labels", "text_fields", "id_field")
 
 
 @dataclass
@@ -96,7 +98,7 @@ def log_run(
                     input_example=example,
                     code_paths=[str(Path(pipeline.__file__).parent)],
                     pip_requirements=_requirements(metadata),
-                    metadata={"task": task, "labels": metadata["labels"], "type": metadata["type"]},
+                    metadata={k: metadata[k] for k in LOGGED_METADATA},
                 )
                 mlflow.log_dict(metadata, f"{task}/metadata.json")
                 if register:
@@ -131,3 +133,27 @@ def _register(model_uri: str, name: str, metrics: dict[str, Any], config: Config
     if value is not None and float(value) >= best:
         client.set_registered_model_alias(name, CHAMPION, version)
     return str(version)
+
+
+def load_logged_model(uri: str, config: Config) -> tuple[Any, dict[str, Any]]:
+    """A logged pipeline (e.g. `models:/news-topic@champion`) and its task metadata."""
+    import mlflow
+
+    from pipeline.errors import UsageError
+
+    mlflow.set_tracking_uri(tracking_uri(config))
+    mlflow.set_registry_uri(tracking_uri(config))
+    try:
+        info = mlflow.models.get_model_info(uri)
+        pipe = mlflow.sklearn.load_model(uri)
+    except mlflow.exceptions.MlflowException as exc:
+        raise UsageError(f"cannot load {uri} from {tracking_uri(config)}: {exc.message}") from exc
+    metadata = dict(info.metadata or {})
+    if "task" not in metadata:  # logged by another tool: derive what we can from the model
+        name = uri.split(":/", 1)[1].strip("/").split("/")[0].split("@")[0]
+        metadata = {
+            "task": name.removeprefix(config.mlflow.model_prefix),
+            "labels": [str(c) for c in pipe[-1].classes_],
+            "type": "multilabel" if pipe[-1].multilabel else "multiclass",
+        }
+    return pipe, metadata
