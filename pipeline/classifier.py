@@ -22,31 +22,57 @@ def _decision(estimator: Any, X: Any) -> np.ndarray:
     return np.column_stack([-scores, scores]) if scores.ndim == 1 else scores
 
 
-def _fit_fold(estimator: Any, X: Any, Y: np.ndarray, train: np.ndarray, test: np.ndarray):
+def _fit_fold(estimator: Any, X: Any, Y: np.ndarray, train: np.ndarray, test: np.ndarray | None):
+    """Fit on `train`; the decision scores of `test`, or the fitted model when `test` is None."""
     with threadpool_limits(1):
         fitted = clone(estimator).fit(X[train], Y[train])
-        return test, _decision(fitted, X[test])
+        return test, fitted if test is None else _decision(fitted, X[test])
+
+
+def cv_fit(
+    estimators: list[Any],
+    X: Any,
+    Y: np.ndarray,
+    *,
+    folds: int,
+    seed: int,
+    n_jobs: int,
+    fit_full: bool = False,
+) -> tuple[list[np.ndarray], list[Any]]:
+    """Out-of-fold decision scores of each estimator and, with `fit_full`, each one fitted on
+    all of X, every fit in one parallel pool (the full fits pack in beside the fold fits)."""
+    if Y.ndim == 1:
+        splitter: Any = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    else:
+        splitter = KFold(folds, shuffle=True, random_state=seed)
+    splits: list[tuple[np.ndarray, np.ndarray | None]] = list(
+        splitter.split(np.zeros((Y.shape[0], 1)), Y)
+    )
+    if fit_full:
+        splits.append((np.arange(Y.shape[0]), None))
+    # the full fits are the longest: start them first so the pool ends evenly
+    jobs = sorted(
+        ((k, e, tr, te) for k, e in enumerate(estimators) for tr, te in splits),
+        key=lambda job: job[3] is not None,
+    )
+    results = Parallel(n_jobs=n_jobs)(delayed(_fit_fold)(e, X, Y, tr, te) for _, e, tr, te in jobs)
+    scores = [np.zeros(0)] * len(estimators)
+    fitted: list[Any] = [None] * len(estimators)
+    for (k, _, _, _), (test, out) in zip(jobs, results, strict=True):
+        if test is None:
+            fitted[k] = out
+            continue
+        if scores[k].size == 0:
+            scores[k] = np.zeros((Y.shape[0], out.shape[1]))
+        scores[k][test] = out
+    return scores, fitted
 
 
 def cv_decision_scores(
     estimators: list[Any], X: Any, Y: np.ndarray, *, folds: int, seed: int, n_jobs: int
 ) -> list[np.ndarray]:
     """Out-of-fold decision scores of each estimator (all fits run in one parallel pool)."""
-    if Y.ndim == 1:
-        splitter: Any = StratifiedKFold(folds, shuffle=True, random_state=seed)
-    else:
-        splitter = KFold(folds, shuffle=True, random_state=seed)
-    splits = list(splitter.split(np.zeros((Y.shape[0], 1)), Y))
-    jobs = [(e, tr, te) for e in estimators for tr, te in splits]
-    results = Parallel(n_jobs=n_jobs)(delayed(_fit_fold)(e, X, Y, tr, te) for e, tr, te in jobs)
-    out = []
-    for k in range(len(estimators)):
-        chunk = results[k * len(splits) : (k + 1) * len(splits)]
-        scores = np.zeros((Y.shape[0], chunk[0][1].shape[1]))
-        for test, fold_scores in chunk:
-            scores[test] = fold_scores
-        out.append(scores)
-    return out
+    return cv_fit(estimators, X, Y, folds=folds, seed=seed, n_jobs=n_jobs)[0]
 
 
 def best_f1_threshold(probs: np.ndarray, truth: np.ndarray) -> float:
@@ -145,9 +171,15 @@ class CalibratedLinearClassifier(ClassifierMixin, BaseEstimator):
         return OneVsRestClassifier(base) if self.multilabel else base
 
     def fit(
-        self, X: Any, y: Any, classes: list[str] | None = None, cv_scores: np.ndarray | None = None
+        self,
+        X: Any,
+        y: Any,
+        classes: list[str] | None = None,
+        cv_scores: np.ndarray | None = None,
+        fitted: Any = None,
     ) -> CalibratedLinearClassifier:
-        """Fit; `cv_scores` (out-of-fold decision scores) may be passed if already computed."""
+        """Fit; `cv_scores` (out-of-fold decision scores) and `fitted` (the base model fitted on
+        all of X) may be passed if already computed."""
         Y = np.asarray(y)
         if cv_scores is None:
             cv_scores = cv_decision_scores(
@@ -159,8 +191,10 @@ class CalibratedLinearClassifier(ClassifierMixin, BaseEstimator):
                 n_jobs=self.n_jobs or 1,
             )[0]
         self._fit_calibration(cv_scores, Y, classes)
-        with threadpool_limits(1):
-            self.estimator_ = self._base().fit(X, Y)
+        if fitted is None:
+            with threadpool_limits(1):
+                fitted = self._base().fit(X, Y)
+        self.estimator_ = fitted
         return self
 
     def _fit_calibration(

@@ -74,6 +74,9 @@ CAPTION_LINE = re.compile(r"^(?i:image source|image caption|photo caption|captio
 _BOILERPLATE_MAX_WORDS = 80  # a pattern never removes a line longer than this
 _CREDIT_MAX_WORDS = 14
 _NON_WORD = re.compile(r"\W+")
+_ASCII_NON_WORD = str.maketrans(
+    {chr(c): " " for c in range(128) if not (chr(c).isalnum() or chr(c) == "_")}
+)
 # Anything but printable ASCII, tab, newline, dashes, curly quotes and the ellipsis; "&" may
 # start an HTML entity. Text without these is safe from mojibake (see `fix_text`).
 _NEEDS_FTFY = re.compile(r"[^\t\n\x20-\x7e\u2013\u2014\u2018\u2019\u201c\u201d\u2026]|&")
@@ -84,6 +87,8 @@ _SPACES = re.compile(r"[ \t\u00a0\u2000-\u200b\u202f\u205f\u3000]+")
 
 def line_key(line: str) -> str:
     """Normalised form used to compare lines (case, punctuation and spacing ignored)."""
+    if line.isascii():  # same result, ~2.5x faster: ASCII non-word characters become spaces
+        return " ".join(line.lower().translate(_ASCII_NON_WORD).split())
     return _NON_WORD.sub(" ", line.lower()).strip()
 
 

@@ -1,12 +1,17 @@
 """Exact and near-duplicate detection, so copies never straddle the train/test split.
 
 Near duplicates are found with MinHash LSH (datasketch) on word shingles; each LSH candidate is
-then verified with the exact Jaccard similarity of the shingle sets, so distinct articles that
-merely share a topic are never merged.
+then verified with the Jaccard similarity of the whole shingle sets (not the sketch), so distinct
+articles that merely share a topic are never merged.
 
 Shingles are hashed to 64-bit integers with numpy (a word's hash is cached; a shingle's hash is a
 polynomial of its words' hashes), so hashing a long article costs well under a millisecond and
 the sets kept for verification are compact sorted arrays, not sets of strings.
+
+Defaults (word 2-shingles, threshold 0.7, 128 permutations) were measured on the 37,554 articles
+of article_bias_allsides with 2,000 planted copies that have 5% of their words replaced (Jaccard
+0.81-0.83): recall 99.95%, no planted copy merged with another article (`pipeline.bench_ingest`).
+Word 3-shingles put such copies at Jaccard 0.74-0.76, too close to the threshold.
 """
 
 from __future__ import annotations
@@ -58,8 +63,13 @@ class _Shingler:
         with np.errstate(over="ignore"):  # wrap-around is the intended arithmetic mod 2^64
             for j in range(1, min(self.size, len(words))):
                 shingles = shingles * _MULT + hashes[j : j + n]
-        shingles.sort()  # sort + mask: much faster than np.unique's hashing for this size
-        return shingles[np.concatenate(([True], shingles[1:] != shingles[:-1]))]
+        return _sorted_unique(shingles)
+
+
+def _sorted_unique(values: np.ndarray) -> np.ndarray:
+    """Sorted distinct values (sort + mask: much faster than np.unique's hashing here)."""
+    values.sort()
+    return values[np.concatenate(([True], values[1:] != values[:-1]))]
 
 
 def jaccard(a: np.ndarray, b: np.ndarray) -> float:
@@ -105,14 +115,17 @@ def find_duplicates(
             continue
         signature = (shingles[:, None] * mult + add).min(axis=0)
         mh = LeanMinHash(seed=seed, hashvalues=signature, scheme="affine64")
+        # the sets kept for verification use 32 bits per shingle: half the memory, and chance
+        # collisions among a few thousand shingles move the Jaccard by well under 0.001
+        compact = _sorted_unique(shingles.astype(np.uint32))
         best, best_sim = -1, 0.0
         for cand in lsh.query(mh):
-            similarity = jaccard(shingles, kept_shingles[cand])
+            similarity = jaccard(compact, kept_shingles[cand])
             if similarity > best_sim:
                 best, best_sim = cand, similarity
         if best >= 0 and best_sim >= threshold:
             rep[i], kind[i], sim[i] = best, "near", best_sim
             continue
         lsh.insert(i, mh, check_duplication=False)
-        kept_shingles[i] = shingles
+        kept_shingles[i] = compact
     return Duplicates(rep, kind, sim)

@@ -38,6 +38,7 @@ class TaskModel:
     multilabel: bool
     text_fields: list[str]
     id_field: str = "id"
+    fields: dict[str, str] = field(default_factory=dict)  # data.fields: pipeline → input name
 
     @property
     def cleaner(self) -> Any:
@@ -87,6 +88,7 @@ def load_models(specs: list[str]) -> list[TaskModel]:
                     meta["type"] == "multilabel",
                     meta["text_fields"],
                     meta.get("id_field", "id"),
+                    meta.get("fields", {}),
                 )
             )
     return models
@@ -104,6 +106,7 @@ def _load_mlflow(uri: str) -> TaskModel:
         meta["type"] == "multilabel",
         meta.get("text_fields", ["title", "text"]),
         meta.get("id_field", "id"),
+        meta.get("fields", {}),
     )
 
 
@@ -188,12 +191,15 @@ def predict_records(
         if record.data is None:
             rejects.append(reject_for(record, first.id_field))
             continue
-        raw_id = record.data.get(first.id_field)
+        data = record.data | {
+            name: record.data[src] for name, src in first.fields.items() if src in record.data
+        }
+        raw_id = data.get(first.id_field)
         rec_id = (
             str(raw_id) if raw_id not in (None, "") else f"{Path(record.source).name}:{record.line}"
         )
         try:
-            doc = first.cleaner.clean(build_document(record.data, first.text_fields))
+            doc = first.cleaner.clean(build_document(data, first.text_fields))
         except TypeError as exc:
             rejects.append(Reject(record.source, record.line, rec_id, Reason.WRONG_TYPE, str(exc)))
             continue

@@ -20,7 +20,7 @@ from pipeline.config import Config
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 CHAMPION, CANDIDATE = "champion", "candidate"
 # what `predict` needs to use a logged model without the local models/ folder
-LOGGED_METADATA = ("task", "type", "labels", "text_fields", "id_field")
+LOGGED_METADATA = ("task", "type", "labels", "text_fields", "id_field", "fields")
 
 
 @dataclass
@@ -98,7 +98,7 @@ def log_run(
                     input_example=example,
                     code_paths=[str(Path(pipeline.__file__).parent)],
                     pip_requirements=_requirements(metadata),
-                    metadata={k: metadata[k] for k in LOGGED_METADATA},
+                    metadata={k: metadata[k] for k in LOGGED_METADATA if k in metadata},
                 )
                 mlflow.log_dict(metadata, f"{task}/metadata.json")
                 if register:

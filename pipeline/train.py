@@ -29,7 +29,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MultiLabelBinarizer
 from sklearn.svm import LinearSVC
 
-from pipeline.classifier import CalibratedLinearClassifier, cv_decision_scores
+from pipeline.classifier import CalibratedLinearClassifier, cv_fit
 from pipeline.config import Config, TaskConfig
 from pipeline.errors import PipelineError, UsageError
 from pipeline.features import Features, load_features
@@ -107,13 +107,15 @@ def fit_task(
         clone(template).set_params(estimator=base_estimator(config, p)) for p in candidates
     ]
     start = time.perf_counter()
-    all_scores = cv_decision_scores(
+    # a single candidate (search off) is fitted on all data in the same pool as its folds
+    all_scores, full_fits = cv_fit(
         [e._base() for e in estimators],
         features.X_train,
         Y,
         folds=config.model.cv,
         seed=config.seed,
         n_jobs=config.model.n_jobs,
+        fit_full=len(estimators) == 1,
     )
     results = []
     for params, est, scores in zip(candidates, estimators, all_scores, strict=True):
@@ -124,7 +126,9 @@ def fit_task(
             {"params": params, **{k: cv_metrics[k] for k in ("accuracy", "macro_f1", "micro_f1")}}
         )
     best = max(range(len(results)), key=lambda i: (results[i][config.model.scoring], -i))
-    chosen = estimators[best].fit(features.X_train, Y, classes=labels, cv_scores=all_scores[best])
+    chosen = estimators[best].fit(
+        features.X_train, Y, classes=labels, cv_scores=all_scores[best], fitted=full_fits[best]
+    )
     report = {
         "search": results,
         "best_params": candidates[best],
@@ -159,6 +163,7 @@ def train(
             "field": task.field,
             "labels": report["labels"],
             "text_fields": config.data.text_fields,
+            "fields": config.data.fields,
             "id_field": config.data.id_field,
             "best_params": report["best_params"],
             "cv_metrics": report["cv_metrics"],

@@ -50,7 +50,14 @@ def tiny_corpus(tmp_path: Path) -> tuple[Path, Path]:
             label = list(WORDS)[i % 3]
             words = rng.choices(WORDS[label], k=25) + rng.choices(filler, k=25)
             rng.shuffle(words)
-            out.append({"id": f"{prefix}{i}", "title": " ".join(words[:6]), "text": " ".join(words), "label": label})
+            out.append(
+                {
+                    "id": f"{prefix}{i}",
+                    "title": " ".join(words[:6]),
+                    "text": " ".join(words),
+                    "label": label,
+                }
+            )
         return out
 
     data = tmp_path / "datasets" / "tiny"

@@ -3,37 +3,20 @@
 from __future__ import annotations
 
 import json
-import shutil
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
 
-from pipeline.config import load_config
 from pipeline.distributed import dask_client, plan_chunks
 from pipeline.predict import load_models, predict
-from pipeline.run import run_all
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Models trained on the sample corpus (search off, no MLflow) in a temp folder."""
-    work = tmp_path_factory.mktemp("dask-train")
-    shutil.copytree(REPO / "data" / "raw", work / "data" / "raw")
-    config = load_config(
-        REPO / "params.yaml",
-        {
-            "model.search": False,
-            "mlflow.enabled": False,
-            "data.train": [str(work / "data/raw/articles.jsonl")],
-            "paths.processed": str(work / "processed"),
-            "paths.models": str(work / "models"),
-            "paths.reports": str(work / "reports"),
-        },
-    )
-    run_all(config, log=lambda _: None)
-    return work / "models"
+def models_dir(trained_workdir: Path) -> Path:
+    return trained_workdir / "models"
 
 
 def _dump(path: Path, n: int) -> Path:
@@ -57,7 +40,7 @@ def test_plan_chunks_cuts_on_line_breaks_and_numbers_lines(tmp_path: Path) -> No
     assert len(chunks) > 3
     data = dump.read_bytes()
     assert chunks[0].start == 0 and chunks[-1].end == len(data)
-    for before, after in zip(chunks, chunks[1:], strict=False):
+    for before, after in pairwise(chunks):
         assert before.end == after.start
         assert data[before.end - 1 : before.end] == b"\n"
         assert after.first_line == data[: after.start].count(b"\n") + 1

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.clean import clean_document, fix_text
+from pipeline.clean import clean_document, fix_text, line_key
 from pipeline.config import load_config
 from pipeline.ingest import ingest
 
@@ -336,3 +337,9 @@ _FRAGMENTS = [
 def test_fast_unicode_fix_equals_ftfy(text: str) -> None:
     """The shortcut in `fix_text` gives exactly what ftfy gives."""
     assert fix_text(text) == ftfy.fix_text(text, normalization="NFC")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(max_codepoint=127), max_size=40))
+def test_ascii_line_key_shortcut_equals_the_regex(line: str) -> None:
+    assert line_key(line) == re.sub(r"\W+", " ", line.lower()).strip()

@@ -332,3 +332,23 @@ def test_outputs_get_the_usual_file_permissions(
     assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~umask
     rejects = out.with_name(out.name + ".rejects.jsonl")
     assert stat.S_IMODE(rejects.stat().st_mode) == 0o666 & ~umask
+
+
+def test_field_names_mapped_at_training_are_mapped_at_predict(
+    inputs: dict[str, Path], models_dir: Path, tmp_path: Path
+) -> None:
+    """A model trained with `data.fields` finds its text under the same input names."""
+    plain = tmp_path / "plain.jsonl"
+    predict([inputs["jsonl"]], plain, load_models([str(models_dir)]))
+    renamed = tmp_path / "renamed.jsonl"
+    with renamed.open("w", encoding="utf-8") as fh:
+        for line in inputs["jsonl"].read_text(encoding="utf-8").splitlines():
+            rec = json.loads(line)
+            fh.write(json.dumps({"article_id": rec["id"], "headline": rec.get("title"),
+                                 "body": rec.get("text")}) + "\n")  # fmt: skip
+    models = load_models([str(models_dir)])
+    for model in models:
+        model.fields = {"id": "article_id", "title": "headline", "text": "body"}
+    mapped = tmp_path / "mapped.jsonl"
+    predict([renamed], mapped, models)
+    assert read_jsonl(mapped) == read_jsonl(plain)
