@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import psutil
 import yaml
+from joblib.externals.loky import get_reusable_executor
 from pydantic import ValidationError
 
 from pipeline.config import Config, load_config
@@ -44,7 +45,7 @@ from pipeline.peers import PEERS, Labels, as_arrays, make_peer
 BENCH_CONFIGS = Path("bench/configs")
 RESULTS_DIR = Path("bench/results")
 DATASETS_DIR = Path("../shared/datasets")
-QUICK_TRAIN, QUICK_TEST = 1500, 600
+QUICK_TRAIN, QUICK_TEST = 1000, 500
 SYSTEMS = ("project", *PEERS)
 HEADLINE = ("accuracy", "macro_f1", "micro_f1")
 # what a bench config may set: the data description only, never model settings
@@ -206,6 +207,8 @@ def run_job(job: Job) -> dict[str, Any]:
     with PeakRSS() as rss:
         result = _run_project(job) if job.system == "project" else _run_peer(job)
     result["peak_rss_mb"] = rss.peak_mb
+    # joblib keeps its worker processes for reuse; the child would wait minutes for them at exit
+    get_reusable_executor().shutdown(wait=True)
     return result
 
 
@@ -243,10 +246,12 @@ def _run_project(job: Job) -> dict[str, Any]:
     ingested = ingest(config)
     ingest_seconds = time.perf_counter() - start
     start = time.perf_counter()
-    trained = train(config, features=build_features(config))
-    train_seconds = time.perf_counter() - start
+    features = build_features(config)
+    features_seconds = time.perf_counter() - start
     name, task = job.spec.task
-    model = trained[name]
+    model = train(config, features=features)[name]
+    # vectorize + fit, as for the peers: writing the model file is not counted
+    train_seconds = features_seconds + model.metadata["train_seconds"]
     _, train_y = load_labelled(job.train, job.spec)
     test_docs, test_y = load_labelled(job.test, job.spec)
     start = time.perf_counter()
@@ -454,6 +459,7 @@ def run_bench(
                 log(f"{spec.name} · {system}: {_summary(systems[system])}")
             name, task = spec.task
             report["datasets"][spec.name] = {
+                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "dataset": spec.dataset,
                 "description": spec.description,
                 "task": name,
@@ -463,17 +469,31 @@ def run_bench(
                 "ratios": {p: ratios(systems["project"], systems[p]) for p in PEERS},
                 "targets": targets(spec, systems, fast),
             }
-        if with_ingest:
+        stem = "latest-quick" if quick else "latest"
+        previous = _previous(out_dir / f"{stem}.json", fast) if only else {}
+        report["datasets"] = {**previous.get("datasets", {}), **report["datasets"]}
+        if "ingest" in previous:
+            report["ingest"] = previous["ingest"]
+        elif with_ingest:
             report["ingest"] = _bench_ingest(datasets_dir, work_root / "ingest", quick, log)
     finally:
         shutil.rmtree(work_root, ignore_errors=True)
     report["seconds"] = round(time.perf_counter() - started, 1)
-    stem = "latest-quick" if quick else "latest"
     out_dir.mkdir(parents=True, exist_ok=True)
     write_json(out_dir / f"{stem}.json", report)
     with atomic_path(out_dir / f"{stem}.md") as tmp:
         tmp.write_text(to_markdown(report), encoding="utf-8")
     return report
+
+
+def _previous(path: Path, fast: bool) -> dict[str, Any]:
+    """The last report of the same kind: a `--dataset` run updates its corpora and keeps the
+    others' results (each corpus carries its own `created` time) and the ingest numbers."""
+    try:
+        previous = json.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+    return previous if previous.get("fast") == fast else {}
 
 
 def _in_child(job: Job) -> dict[str, Any]:
@@ -534,7 +554,7 @@ def to_markdown(report: dict[str, Any]) -> str:
             "",
             f"train {p['n_train']} · test {p['n_test']} · project ingest {p['ingest_seconds']:.1f} s"
             f" · {p['n_features']} features · best {p['best_params']} · Brier {p['brier']}"
-            f" · ECE {p['ece']}",
+            f" · ECE {p['ece']} · run {ds.get('created', report['created'])}",
             "",
             "| system | " + " | ".join(c[1] for c in cols) + " |",
             "|---" * (len(cols) + 1) + "|",

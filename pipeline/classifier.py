@@ -12,7 +12,7 @@ import numpy as np
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import KFold, StratifiedKFold
+from sklearn.model_selection import GroupKFold, KFold, StratifiedGroupKFold, StratifiedKFold
 from sklearn.multiclass import OneVsRestClassifier
 from threadpoolctl import threadpool_limits
 
@@ -38,15 +38,24 @@ def cv_fit(
     seed: int,
     n_jobs: int,
     fit_full: bool = False,
+    groups: np.ndarray | None = None,
 ) -> tuple[list[np.ndarray], list[Any]]:
     """Out-of-fold decision scores of each estimator and, with `fit_full`, each one fitted on
-    all of X, every fit in one parallel pool (the full fits pack in beside the fold fits)."""
-    if Y.ndim == 1:
-        splitter: Any = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    all of X, every fit in one parallel pool (the full fits pack in beside the fold fits).
+
+    Documents sharing a `groups` value (copies of one another) always fall in the same fold.
+    """
+    splitter: Any
+    if groups is not None:
+        splitter = (StratifiedGroupKFold if Y.ndim == 1 else GroupKFold)(
+            folds, shuffle=True, random_state=seed
+        )
+    elif Y.ndim == 1:
+        splitter = StratifiedKFold(folds, shuffle=True, random_state=seed)
     else:
         splitter = KFold(folds, shuffle=True, random_state=seed)
     splits: list[tuple[np.ndarray, np.ndarray | None]] = list(
-        splitter.split(np.zeros((Y.shape[0], 1)), Y)
+        splitter.split(np.zeros((Y.shape[0], 1)), Y, groups)
     )
     if fit_full:
         splits.append((np.arange(Y.shape[0]), None))

@@ -91,7 +91,9 @@ class FeaturesConfig(_Strict):
 
     word_ngrams: tuple[int, int] = (1, 2)
     char_ngrams: tuple[int, int] | None = None
-    min_df: int = Field(2, ge=1)
+    min_df: int = Field(2, ge=1)  # n-grams of 2+ words (and characters)
+    unigram_min_df: int = Field(1, ge=1)  # single words: rare names are signal, not noise
+    ngram_weight: float = Field(0.5, ge=0)  # the 2+ word n-gram block beside the words block
     max_df: float = Field(0.9, gt=0, le=1)
     max_features: int | None = Field(None, ge=1)
     sublinear_tf: bool = True

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import joblib
 import numpy as np
@@ -120,25 +121,124 @@ def _rowdot(A: sp.csr_matrix, B: sp.csr_matrix) -> np.ndarray:
     return np.asarray(A.multiply(B).sum(axis=1)).ravel()
 
 
+class WordTfidf(TransformerMixin, BaseEstimator):
+    """Word n-gram TF-IDF where single words and longer n-grams are two blocks, each
+    L2-normalised on its own, the n-grams weighted by `ngram_weight`, and each block with its own
+    `min_df`: rare words (names) are signal, rare bigrams noise, and on small corpora noisy
+    bigrams would otherwise drown the words. One vocabulary (`vocabulary_`), like TfidfVectorizer.
+    """
+
+    def __init__(
+        self,
+        ngram_range: tuple[int, int] = (1, 2),
+        min_df: int = 2,
+        unigram_min_df: int = 1,
+        ngram_weight: float = 0.5,
+        max_df: float = 1.0,
+        max_features: int | None = None,
+        sublinear_tf: bool = True,
+        lowercase: bool = True,
+    ) -> None:
+        self.ngram_range = ngram_range
+        self.min_df = min_df
+        self.unigram_min_df = unigram_min_df
+        self.ngram_weight = ngram_weight
+        self.max_df = max_df
+        self.max_features = max_features
+        self.sublinear_tf = sublinear_tf
+        self.lowercase = lowercase
+
+    def fit(self, X: Any, y: Any = None) -> WordTfidf:
+        self.fit_transform(X)
+        return self
+
+    def _vectorizer(self, **params: Any) -> TfidfVectorizer:
+        return TfidfVectorizer(
+            ngram_range=tuple(self.ngram_range),
+            max_df=self.max_df,
+            max_features=self.max_features,
+            sublinear_tf=self.sublinear_tf,
+            lowercase=self.lowercase,
+            strip_accents="unicode",
+            norm=None,  # normalised per block in `_blocks`
+            dtype=np.float64,  # liblinear copies any other dtype once per fitted label
+            **params,
+        )
+
+    def fit_transform(self, X: Any, y: Any = None) -> sp.csr_matrix:
+        counted = self._vectorizer(min_df=min(self.min_df, self.unigram_min_df))
+        T = counted.fit_transform(X).tocsc()
+        terms = counted.get_feature_names_out()
+        is_ngram = np.char.find(terms.astype(str), " ") >= 0
+        df = np.diff(T.indptr)
+        keep = np.flatnonzero(np.where(is_ngram, df >= self.min_df, df >= self.unigram_min_df))
+        # the kept vocabulary with its fitted IDF, without the pruned terms (`stop_words_`,
+        # huge with bigrams) that the first vectorizer holds
+        self.vectorizer_ = self._vectorizer(vocabulary=terms[keep].tolist())
+        self.vectorizer_.idf_ = counted.idf_[keep]
+        self.is_ngram_ = is_ngram[keep]
+        return self._blocks(T[:, keep].tocsr())
+
+    def transform(self, X: Any) -> sp.csr_matrix:
+        check_is_fitted(self, "vectorizer_")
+        return self._blocks(self.vectorizer_.transform(X).tocsr())
+
+    def _blocks(self, T: sp.csr_matrix) -> sp.csr_matrix:
+        """L2-normalise the words and the n-grams of each row apart; weight the n-grams."""
+        rows = np.repeat(np.arange(T.shape[0]), np.diff(T.indptr))
+        ngram = self.is_ngram_[T.indices]
+        squares = T.data**2
+        norms = np.zeros((T.shape[0], 2))
+        np.add.at(norms, (rows, ngram.astype(int)), squares)
+        norms = np.sqrt(norms)
+        norms[norms == 0] = 1.0
+        T.data = T.data / norms[rows, ngram.astype(int)] * np.where(ngram, self.ngram_weight, 1.0)
+        return T
+
+    @property
+    def vocabulary_(self) -> dict[str, int]:
+        return self.vectorizer_.vocabulary_
+
+    def build_analyzer(self) -> Any:
+        return self.vectorizer_.build_analyzer()
+
+
 def build_vectorizer(cfg: FeaturesConfig) -> TransformerMixin:
-    """Word n-gram TF-IDF, plus character n-grams when configured (robust to lost letters), plus
-    headline-body similarity features when the data is declared as pairs."""
-    common = {
-        "min_df": cfg.min_df,
-        "max_df": cfg.max_df,
-        "sublinear_tf": cfg.sublinear_tf,
-        "lowercase": cfg.lowercase,
-        "max_features": cfg.max_features,
-        "dtype": np.float64,  # liblinear copies any other dtype once per fitted label
-    }
-    word = TfidfVectorizer(ngram_range=tuple(cfg.word_ngrams), strip_accents="unicode", **common)
+    """Word (and n-gram) TF-IDF blocks, plus character n-grams when configured (robust to lost
+    letters), plus headline-body similarity features when the data is declared as pairs."""
+    word = WordTfidf(
+        ngram_range=tuple(cfg.word_ngrams),
+        min_df=cfg.min_df,
+        unigram_min_df=cfg.unigram_min_df,
+        ngram_weight=cfg.ngram_weight,
+        max_df=cfg.max_df,
+        max_features=cfg.max_features,
+        sublinear_tf=cfg.sublinear_tf,
+        lowercase=cfg.lowercase,
+    )
     parts: list[tuple[str, TransformerMixin]] = [("word", word)]
     if cfg.char_ngrams is not None:
-        char = TfidfVectorizer(analyzer="char_wb", ngram_range=tuple(cfg.char_ngrams), **common)
+        char = TfidfVectorizer(
+            analyzer="char_wb",
+            ngram_range=tuple(cfg.char_ngrams),
+            min_df=cfg.min_df,
+            max_df=cfg.max_df,
+            sublinear_tf=cfg.sublinear_tf,
+            dtype=np.float64,
+        )
         parts.append(("char", char))
     if cfg.pair_fields:
         parts.append(("pair", PairSimilarity()))
     return word if len(parts) == 1 else FeatureUnion(parts)
+
+
+def drop_pruned_terms(vectorizer: TransformerMixin) -> None:
+    """Forget the terms min_df/max_df pruned (`stop_words_`): sklearn keeps them for
+    introspection only, and with bigrams they outweigh the model (size, save and load time)."""
+    parts = getattr(vectorizer, "transformer_list", [("", vectorizer)])
+    for _, part in parts:
+        if hasattr(part, "stop_words_"):
+            part.stop_words_ = None
 
 
 @dataclass
@@ -169,6 +269,7 @@ def build_features(config: Config) -> Features:
     train, test = load_split(config, "train"), load_split(config, "test")
     vectorizer = build_vectorizer(config.features)
     X_train = sp.csr_matrix(vectorizer.fit_transform(train["text"].tolist()))
+    drop_pruned_terms(vectorizer)
     X_test = sp.csr_matrix(vectorizer.transform(test["text"].tolist()))
     out = features_dir(config)
     out.mkdir(parents=True, exist_ok=True)

@@ -39,6 +39,7 @@ from pipeline.metrics import score
 
 MODEL_FILE = "model.joblib"
 METADATA_FILE = "metadata.json"
+DUPLICATES = "duplicates.jsonl"
 LIBRARIES = ("scikit-learn", "numpy", "scipy", "pandas", "joblib", "ftfy")
 
 
@@ -87,8 +88,39 @@ def encode_targets(values: pd.Series, task: TaskConfig) -> tuple[np.ndarray, lis
     return MultiLabelBinarizer(classes=labels).fit_transform(values), labels
 
 
+def duplicate_groups(config: Config, ids: pd.Series) -> np.ndarray | None:
+    """Per training document, its near-duplicate cluster (from ingest's duplicates.jsonl), so
+    cross-validation keeps copies in one fold: pair data (one body against many headlines) and
+    re-published stories would otherwise leak across folds and inflate the scores that choose
+    the parameters, the calibration and the thresholds. None when no copy was kept."""
+    path = Path(config.paths.processed) / DUPLICATES
+    if not path.exists():
+        return None
+    parent = {
+        row["id"]: row["duplicate_of"]
+        for row in map(json.loads, path.read_text(encoding="utf-8").splitlines())
+    }
+
+    def root(rec_id: str) -> str:
+        seen = set()
+        while rec_id in parent and rec_id not in seen:
+            seen.add(rec_id)
+            rec_id = parent[rec_id]
+        return rec_id
+
+    roots = [root(str(i)) for i in ids]
+    if len(set(roots)) == len(roots):
+        return None
+    return pd.factorize(pd.Series(roots))[0]
+
+
 def fit_task(
-    name: str, task: TaskConfig, features: Features, y_values: pd.Series, config: Config
+    name: str,
+    task: TaskConfig,
+    features: Features,
+    y_values: pd.Series,
+    config: Config,
+    groups: np.ndarray | None = None,
 ) -> tuple[CalibratedLinearClassifier, dict[str, Any]]:
     """Search, calibrate and fit one task's classifier; returns it and the search report."""
     Y, labels = encode_targets(y_values, task)
@@ -116,6 +148,7 @@ def fit_task(
         seed=config.seed,
         n_jobs=config.model.n_jobs,
         fit_full=len(estimators) == 1,
+        groups=groups,
     )
     results = []
     for params, est, scores in zip(candidates, estimators, all_scores, strict=True):
@@ -150,10 +183,11 @@ def train(
     features = features or load_features(config)
     cleaner = joblib.load(Path(config.paths.processed) / CLEANER)
     manifest_hash = json.loads((Path(config.paths.processed) / MANIFEST).read_text())["hash"]
+    groups = duplicate_groups(config, train_df["id"])
     trained: dict[str, TrainedTask] = {}
     for name, task in config.tasks.items():
         start = time.perf_counter()
-        classifier, report = fit_task(name, task, features, train_df[name], config)
+        classifier, report = fit_task(name, task, features, train_df[name], config, groups)
         pipe = Pipeline(
             [("clean", cleaner), ("tfidf", features.vectorizer), ("classifier", classifier)]
         )

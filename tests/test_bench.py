@@ -27,9 +27,41 @@ from pipeline.errors import UsageError
 
 REPO = Path(__file__).resolve().parents[1]
 WORDS = {
-    "sport": "match goal team league coach season player score win cup".split(),
-    "economy": "market bank inflation trade growth price tax budget export rate".split(),
-    "politics": "election vote party minister parliament law senate campaign policy".split(),
+    "sport": [
+        "match",
+        "goal",
+        "team",
+        "league",
+        "coach",
+        "season",
+        "player",
+        "score",
+        "win",
+        "cup",
+    ],
+    "economy": [
+        "market",
+        "bank",
+        "inflation",
+        "trade",
+        "growth",
+        "price",
+        "tax",
+        "budget",
+        "export",
+        "rate",
+    ],
+    "politics": [
+        "election",
+        "vote",
+        "party",
+        "minister",
+        "parliament",
+        "law",
+        "senate",
+        "campaign",
+        "policy",
+    ],
 }
 
 
@@ -42,7 +74,7 @@ def _write_gz(path: Path, rows: list[dict[str, Any]]) -> None:
 def tiny_corpus(tmp_path: Path) -> tuple[Path, Path]:
     """A generated 3-class corpus and its bench config folder."""
     rng = random.Random(0)
-    filler = "the a of in on said with by for from".split()
+    filler = ["the", "a", "of", "in", "on", "said", "with", "by", "for", "from"]
 
     def rows(n: int, prefix: str) -> list[dict[str, Any]]:
         out = []
@@ -110,7 +142,7 @@ def test_bench_config_with_model_settings_is_refused(tmp_path: Path) -> None:
     spec["config"].pop("model")
     spec["config"]["features"] = {"min_df": 5}
     (tmp_path / "x.yaml").write_text(yaml.safe_dump(spec))
-    with pytest.raises(UsageError, match="'features.min_df' is not allowed"):
+    with pytest.raises(UsageError, match=r"'features\.min_df' is not allowed"):
         load_specs(tmp_path)
 
 
@@ -191,3 +223,13 @@ def test_bench_refuses_a_missing_datasets_folder(tmp_path: Path) -> None:
 def test_spec_task_is_the_single_declared_task() -> None:
     spec = BenchSpec("x", "x", {"tasks": {"stance": {"field": "s", "type": "multiclass"}}})
     assert spec.task == ("stance", {"field": "s", "type": "multiclass"})
+
+
+def test_a_dataset_rerun_keeps_the_other_corpora_of_the_same_kind(tmp_path: Path) -> None:
+    from pipeline.bench import _previous
+
+    path = tmp_path / "latest.json"
+    path.write_text(json.dumps({"fast": False, "datasets": {"a": {}}, "ingest": {"x": 1}}))
+    assert _previous(path, fast=False)["datasets"] == {"a": {}}
+    assert _previous(path, fast=True) == {}  # a --fast run never mixes with a default one
+    assert _previous(tmp_path / "missing.json", fast=False) == {}

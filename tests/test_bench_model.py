@@ -83,3 +83,44 @@ def test_bad_pair_fields_in_a_config_file_is_a_usage_error(tmp_path) -> None:
     path.write_text("features:\n  pair_fields: [title, body]\n")
     with pytest.raises(UsageError, match="pair_fields"):
         load_config(path)
+
+
+def test_duplicate_groups_follow_copy_chains(tmp_path) -> None:
+    import json
+
+    import pandas as pd
+
+    from pipeline.train import duplicate_groups
+
+    config = Config.model_validate({"paths": {"processed": str(tmp_path)}})
+    ids = pd.Series(["a", "b", "c", "d"])
+    assert duplicate_groups(config, ids) is None  # no duplicates.jsonl
+    rows = [{"id": "c", "duplicate_of": "b"}, {"id": "b", "duplicate_of": "a"}]
+    (tmp_path / "duplicates.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    groups = duplicate_groups(config, ids)
+    assert groups[0] == groups[1] == groups[2] != groups[3]
+
+
+def test_grouped_cv_keeps_copies_in_one_fold() -> None:
+    from sklearn.dummy import DummyClassifier
+
+    from pipeline.classifier import cv_fit
+
+    groups = np.repeat(np.arange(12), 5)
+    X = np.column_stack([groups, np.zeros(60)]).astype(float)  # column 0 names the group
+    y = np.array(["x", "y"] * 30)
+
+    class GroupMemory(DummyClassifier):
+        """Scores 1 for a held-out row whose group was in its training folds (a leak)."""
+
+        def fit(self, X, y, sample_weight=None):
+            self.seen_ = set(X[:, 0])
+            return super().fit(X, y)
+
+        def decision_function(self, X):
+            return np.column_stack([np.zeros(len(X)), [v in self.seen_ for v in X[:, 0]]])
+
+    scores, _ = cv_fit([GroupMemory()], X, y, folds=3, seed=0, n_jobs=1, groups=groups)
+    assert scores[0][:, 1].sum() == 0
+    leaky, _ = cv_fit([GroupMemory()], X, y, folds=3, seed=0, n_jobs=1)
+    assert leaky[0][:, 1].sum() > 0
