@@ -229,7 +229,7 @@ def _run_peer(job: Job) -> dict[str, Any]:
         **quality(train_y, test_y, predicted, job.spec),
         "train_seconds": round(train_seconds, 2),
         "predict_docs_per_s": round(len(test_docs) / max(predict_seconds, 1e-9), 1),
-        "model_mb": round(peer.save(work) / (1 << 20), 2),
+        "model_mb": round(peer.save(work) / (1 << 20), 4),
         "n_train": len(train_docs),
         "n_test": len(test_docs),
     }
@@ -274,7 +274,7 @@ def _run_project(job: Job) -> dict[str, Any]:
         "train_seconds": round(train_seconds, 2),
         "ingest_seconds": round(ingest_seconds, 2),
         "predict_docs_per_s": round(len(test_docs) / max(predict_seconds, 1e-9), 1),
-        "model_mb": round((model.directory / MODEL_FILE).stat().st_size / (1 << 20), 2),
+        "model_mb": round((model.directory / MODEL_FILE).stat().st_size / (1 << 20), 4),
         "n_train": ingested.split_counts["train"],
         "n_test": len(test_docs),
         "n_features": model.metadata["n_features"],
