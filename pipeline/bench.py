@@ -424,11 +424,19 @@ def run_bench(
     with_ingest: bool = True,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Run every bench config (project and peers), write `<out_dir>/latest(-quick).{json,md}`."""
+    """Run every bench config (project and peers), write `<out_dir>/latest(-quick).{json,md}`.
+
+    The report is rewritten after each corpus, so a long run that stops keeps what it measured.
+    With `only`, the other corpora's results of the last report of the same kind are kept, and
+    the ingest benchmark is not re-run.
+    """
+    datasets_dir = datasets_dir.resolve()
     if not datasets_dir.is_dir():
         raise UsageError(f"datasets folder not found: {datasets_dir}")
     specs = load_specs(config_dir, only)
     started = time.perf_counter()
+    stem = "latest-quick" if quick else "latest"
+    previous = _previous(out_dir / f"{stem}.json", fast) if only else {}
     report: dict[str, Any] = {
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "quick": quick,
@@ -437,8 +445,10 @@ def run_bench(
         "project_config": (load_config(base_config) if base_config else Config()).model_dump(
             mode="json", include={"features", "model"}
         ),
-        "datasets": {},
+        "datasets": dict(previous.get("datasets", {})),
     }
+    if "ingest" in previous:
+        report["ingest"] = previous["ingest"]
     work_root = Path(tempfile.mkdtemp(prefix="pipeline-bench-"))
     try:
         for spec in specs:
@@ -469,21 +479,22 @@ def run_bench(
                 "ratios": {p: ratios(systems["project"], systems[p]) for p in PEERS},
                 "targets": targets(spec, systems, fast),
             }
-        stem = "latest-quick" if quick else "latest"
-        previous = _previous(out_dir / f"{stem}.json", fast) if only else {}
-        report["datasets"] = {**previous.get("datasets", {}), **report["datasets"]}
-        if "ingest" in previous:
-            report["ingest"] = previous["ingest"]
-        elif with_ingest:
+            _write(report, out_dir, stem, started)
+            shutil.rmtree(work, ignore_errors=True)
+        if with_ingest and not only:
             report["ingest"] = _bench_ingest(datasets_dir, work_root / "ingest", quick, log)
     finally:
         shutil.rmtree(work_root, ignore_errors=True)
+    _write(report, out_dir, stem, started)
+    return report
+
+
+def _write(report: dict[str, Any], out_dir: Path, stem: str, started: float) -> None:
     report["seconds"] = round(time.perf_counter() - started, 1)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_json(out_dir / f"{stem}.json", report)
     with atomic_path(out_dir / f"{stem}.md") as tmp:
         tmp.write_text(to_markdown(report), encoding="utf-8")
-    return report
 
 
 def _previous(path: Path, fast: bool) -> dict[str, Any]:
@@ -507,7 +518,10 @@ def _bench_ingest(
 ) -> dict[str, Any]:
     from pipeline.bench_ingest import bench_ingest
 
-    result = bench_ingest(datasets_dir, out, quick)
+    try:
+        result = bench_ingest(datasets_dir, out, quick)
+    except Exception as exc:  # the model tables must survive a failing ingest benchmark
+        result = {"error": f"{type(exc).__name__}: {exc}"[:2000]}
     log(f"ingest: {json.dumps(result)[:200]}")
     return result
 
