@@ -24,7 +24,7 @@ import numpy as np
 import yaml
 
 from pipeline.config import DedupConfig
-from pipeline.dedup import find_duplicates
+from pipeline.dedup import find_configured
 
 CORPUS = "article_bias_allsides"
 FILES = ("train", "dev", "extra", "test")
@@ -159,15 +159,7 @@ def measure_near_dup_recall(
     originals = rng.sample(range(len(docs)), min(n_copies, len(docs)))
     copies = [plant_copy(docs[i], vocabulary, rng) for i in originals]
     start = time.perf_counter()
-    found = find_duplicates(
-        docs + copies,
-        exact=d.exact,
-        near=d.near,
-        threshold=d.near_threshold,
-        num_perm=d.num_perm,
-        shingle_words=d.shingle_words,
-        seed=seed,
-    )
+    found = find_configured(docs + copies, d, seed)
     seconds = time.perf_counter() - start
     rep = found.representative
 

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.config import Config
-from pipeline.dedup import find_duplicates
+from pipeline.dedup import find_configured
 from pipeline.ingest import MANIFEST, load_split
 
 SHORT_WORDS = 50  # a kept document with fewer words is listed as short
@@ -82,17 +82,8 @@ def _duplicate_report(
 ) -> dict[str, Any]:
     """Duplicates ingest found, plus a fresh check that no cluster spans the processed splits."""
     train, test = splits["train"], splits["test"]
-    d = config.dedup
     texts = [*train["text"].fillna(""), *test["text"].fillna("")]
-    found = find_duplicates(
-        texts,
-        exact=True,
-        near=True,
-        threshold=d.near_threshold,
-        num_perm=d.num_perm,
-        shingle_words=d.shingle_words,
-        seed=config.seed,
-    )
+    found = find_configured(texts, config.dedup, config.seed, both_kinds=True)
     n_train = len(train)
     ids = [*train["id"], *test["id"]]
     leaks = [

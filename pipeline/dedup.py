@@ -24,6 +24,7 @@ import numpy as np
 from datasketch import LeanMinHash, MinHash, MinHashLSH
 
 from pipeline.clean import line_key
+from pipeline.config import DedupConfig
 
 _LSH_SLACK = 0.15  # LSH retrieves candidates below the threshold; exact Jaccard then decides
 _MULT = np.uint64(0x9E3779B97F4A7C15)  # odd: the shingle polynomial stays a bijection per word
@@ -129,3 +130,19 @@ def find_duplicates(
         lsh.insert(i, mh, check_duplication=False)
         kept_shingles[i] = compact
     return Duplicates(rep, kind, sim)
+
+
+def find_configured(
+    texts: Sequence[str], config: DedupConfig, seed: int, *, both_kinds: bool = False
+) -> Duplicates:
+    """`find_duplicates` with the `dedup` config's settings; `both_kinds` looks for exact and
+    near copies whatever the switches say (a leak check must not be switched off)."""
+    return find_duplicates(
+        texts,
+        exact=both_kinds or config.exact,
+        near=both_kinds or config.near,
+        threshold=config.near_threshold,
+        num_perm=config.num_perm,
+        shingle_words=config.shingle_words,
+        seed=seed,
+    )

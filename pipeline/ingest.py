@@ -21,7 +21,7 @@ from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
 
 from pipeline.clean import TextCleaner, remove_learned_lines
 from pipeline.config import Config
-from pipeline.dedup import find_duplicates
+from pipeline.dedup import find_configured
 from pipeline.errors import PipelineError, UsageError
 from pipeline.io.annotations import ANNOTATIONS, TaskLabels, assign_labels
 from pipeline.io.folders import iter_folder
@@ -265,16 +265,7 @@ def _validate(
 def _deduplicate(rows: list[_Row], config: Config) -> dict[str, dict[str, Any]]:
     """Duplicate rows by id → what they duplicate; train rows come first so they represent."""
     order = sorted(range(len(rows)), key=lambda i: rows[i].split != "train")
-    d = config.dedup
-    found = find_duplicates(
-        [rows[i].text for i in order],
-        exact=d.exact,
-        near=d.near,
-        threshold=d.near_threshold,
-        num_perm=d.num_perm,
-        shingle_words=d.shingle_words,
-        seed=config.seed,
-    )
+    found = find_configured([rows[i].text for i in order], config.dedup, config.seed)
     duplicates: dict[str, dict[str, Any]] = {}
     seen_ids: set[str] = set()
     for pos, i in enumerate(order):
