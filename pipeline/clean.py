@@ -73,6 +73,8 @@ CAPTION_WITH_CREDIT = re.compile(
 CAPTION_LINE = re.compile(r"^(?i:image source|image caption|photo caption|caption)\s*[,:]\s*\S")
 _BOILERPLATE_MAX_WORDS = 80  # a pattern never removes a line longer than this
 _CREDIT_MAX_WORDS = 14
+# every credit line has one of these: a cheap test before CREDIT_LINE
+_CREDIT_HINT = re.compile(r"[/:]|^\(?(?i:photos?|images?|pictures?) by ")
 _NON_WORD = re.compile(r"\W+")
 _ASCII_NON_WORD = str.maketrans(
     {chr(c): " " for c in range(128) if not (chr(c).isalnum() or chr(c) == "_")}
@@ -110,12 +112,14 @@ def clean_document(
         if stats is not None and fixed != unicodedata.normalize("NFC", text):
             stats["unicode_fixed_docs"] += 1
         text = fixed
-    lines = [_SPACES.sub(" ", line).strip() for line in text.replace("\r", "\n").split("\n")]
+    lines = [line.strip() for line in _SPACES.sub(" ", text.replace("\r", "\n")).split("\n")]
+    credit = _credit_flags(lines) if captions else []
     kept: list[str] = []
     seen: set[str] = set()
     for i, line in enumerate(lines):
         if not line:
             continue
+        prefix = None
         if boilerplate_patterns:
             prefix = UI_PREFIXES.match(line)
             if prefix:
@@ -126,13 +130,17 @@ def clean_document(
             if BOILERPLATE_LINE.match(line) and len(line.split()) <= _BOILERPLATE_MAX_WORDS:
                 _count(stats, "boilerplate_lines", removed, line)
                 continue
-        if captions and _is_credit(line):
+        if captions and (_is_credit(line) if prefix else credit[i]):
             _count(stats, "credit_lines", removed, line)
             continue
         if captions and (
-            _next_is_credit(lines, i)
+            _next_is_credit(lines, credit, i)
             or CAPTION_LINE.match(line)
-            or (len(line.split()) <= _BOILERPLATE_MAX_WORDS and CAPTION_WITH_CREDIT.search(line))
+            or (
+                line.endswith(")")
+                and len(line.split()) <= _BOILERPLATE_MAX_WORDS
+                and CAPTION_WITH_CREDIT.search(line)
+            )
         ):
             _count(stats, "caption_lines", removed, line)
             continue
@@ -154,24 +162,32 @@ def fix_text(text: str) -> str:
 
     ftfy fixes a text line by line; a line holding only ASCII and plain typographic punctuation
     cannot hide mojibake, so ftfy would only straighten its quotes, and that is done directly.
-    Other lines go through ftfy. A text with "<" (which changes how ftfy treats later lines) or
-    a huge line is given to ftfy whole. Tests check the result equals `ftfy.fix_text`.
+    Other lines go through ftfy, with the one decision ftfy carries across lines (from the first
+    line with a "<" on, HTML entities are left alone) taken here. A text with a huge line is
+    given to ftfy whole.
+    Tests check the result equals `ftfy.fix_text`.
     """
     if _NEEDS_FTFY.search(text) is None:
         return _straighten_quotes(text)
-    if "<" in text:
-        return ftfy.fix_text(text, normalization="NFC")
     lines = text.split("\n")
     if max(map(len, lines)) >= _FTFY_SEGMENT:
         return ftfy.fix_text(text, normalization="NFC")
-    fixed = [
-        _straighten_quotes(line)
-        if _NEEDS_FTFY.search(line) is None
-        else ftfy.fix_text(line + "\n", normalization="NFC")[:-1]
-        if i < len(lines) - 1
-        else ftfy.fix_text(line, normalization="NFC")
-        for i, line in enumerate(lines)
-    ]
+    # ftfy stops unescaping HTML entities from the first line with a "<" on
+    unescape: Any = "auto"
+    last = len(lines) - 1
+    fixed = []
+    for i, line in enumerate(lines):
+        if unescape and "<" in line:
+            unescape = False
+        if _NEEDS_FTFY.search(line) is None:
+            fixed.append(_straighten_quotes(line))
+            continue
+        if i < last:  # ftfy sees each line with its line break, as it cuts a whole text
+            fixed.append(
+                ftfy.fix_text(line + "\n", normalization="NFC", unescape_html=unescape)[:-1]
+            )
+        else:
+            fixed.append(ftfy.fix_text(line, normalization="NFC", unescape_html=unescape))
     return "\n".join(fixed)
 
 
@@ -213,12 +229,21 @@ def _count(
 
 
 def _is_credit(line: str) -> bool:
-    return len(line.split()) <= _CREDIT_MAX_WORDS and CREDIT_LINE.match(line) is not None
+    return (
+        _CREDIT_HINT.search(line) is not None
+        and len(line.split()) <= _CREDIT_MAX_WORDS
+        and CREDIT_LINE.match(line) is not None
+    )
 
 
-def _next_is_credit(lines: list[str], i: int) -> bool:
-    following = next((line for line in lines[i + 1 :] if line), "")
-    return bool(following) and _is_credit(following)
+def _credit_flags(lines: list[str]) -> list[bool]:
+    """Whether each line, as it stands, is a credit line (each line checked once)."""
+    return [bool(line) and _is_credit(line) for line in lines]
+
+
+def _next_is_credit(lines: list[str], credit: list[bool], i: int) -> bool:
+    following = next((j for j in range(i + 1, len(lines)) if lines[j]), None)
+    return following is not None and credit[following]
 
 
 def learn_boilerplate(

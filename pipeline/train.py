@@ -36,6 +36,7 @@ from pipeline.features import Features, load_features
 from pipeline.ingest import CLEANER, MANIFEST, file_sha256, load_split
 from pipeline.io.writers import DIR_MODE, write_json
 from pipeline.metrics import score
+from pipeline.nbsvm import NBLinearSVC
 
 MODEL_FILE = "model.joblib"
 METADATA_FILE = "metadata.json"
@@ -56,6 +57,8 @@ class TrainedTask:
 def base_estimator(config: Config, params: dict[str, Any]) -> Any:
     m = config.model
     merged = {**m.params, **params}
+    if m.type == "nb_svm":
+        return NBLinearSVC(class_weight=m.class_weight, random_state=config.seed, **merged)
     if m.type == "linear_svc":
         return LinearSVC(class_weight=m.class_weight, random_state=config.seed, **merged)
     if m.type == "logreg":

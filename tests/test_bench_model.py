@@ -1,10 +1,11 @@
 """The model-quality parts the bench relies on: vectorised Platt scaling, the SCutFBR threshold
-rule for rare labels, and headline-body pair features."""
+rule for rare labels, headline-body pair features and NBSVM."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from sklearn.linear_model import LogisticRegression
 from sklearn.svm import LinearSVC
 
@@ -12,6 +13,7 @@ from pipeline.classifier import CalibratedLinearClassifier, platt_fit
 from pipeline.config import Config
 from pipeline.errors import UsageError
 from pipeline.features import PairSimilarity, build_vectorizer, split_pair
+from pipeline.nbsvm import NBLinearSVC, log_count_ratio
 
 
 def test_platt_fit_matches_logistic_regression_on_each_label() -> None:
@@ -124,3 +126,55 @@ def test_grouped_cv_keeps_copies_in_one_fold() -> None:
     assert scores[0][:, 1].sum() == 0
     leaky, _ = cv_fit([GroupMemory()], X, y, folds=3, seed=0, n_jobs=1)
     assert leaky[0][:, 1].sum() > 0
+
+
+def _word_counts(seed: int = 0) -> tuple[sp.csr_matrix, np.ndarray]:
+    """Three classes, each with its own frequent words, over a shared background vocabulary."""
+    rng = np.random.default_rng(seed)
+    y = np.repeat(np.array(["arms", "diplomacy", "economy"]), 60)
+    counts = rng.poisson(0.3, size=(len(y), 60)).astype(float)
+    for k in range(3):
+        counts[y == y[k * 60], k * 10 : k * 10 + 5] += rng.poisson(2.0, size=(60, 5))
+    return sp.csr_matrix(counts), y
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_nbsvm_folds_the_nb_scaling_into_its_weights(n_classes: int) -> None:
+    """Its decision scores are a LinearSVC's on the NB-scaled features, with one product."""
+    X, y = _word_counts()
+    keep = np.isin(y, np.unique(y)[:n_classes])
+    X, y = X[keep], y[keep]
+    model = NBLinearSVC(C=0.5, alpha=1.0, random_state=0).fit(X, y)
+    present = (X > 0).astype(float)
+    targets = model.classes_[1:] if n_classes == 2 else model.classes_
+    expected = []
+    for label in targets:
+        ratio = log_count_ratio(present, y == label, 1.0)
+        svc = LinearSVC(C=0.5, random_state=0).fit(X @ sp.diags(ratio), y == label)
+        expected.append(svc.decision_function(X @ sp.diags(ratio)))
+    scores = model.decision_function(X)
+    np.testing.assert_allclose(scores, expected[0] if n_classes == 2 else np.column_stack(expected))
+    assert (model.predict(X) == y).mean() > 0.9
+
+
+def test_nbsvm_ratio_points_at_each_class_words() -> None:
+    X, y = _word_counts()
+    ratio = log_count_ratio((X > 0).astype(float), y == "arms", 1.0)
+    assert ratio[:5].min() > 0 > max(ratio[10:15].max(), ratio[20:25].max())
+
+
+def test_nbsvm_refuses_negative_features_and_single_class() -> None:
+    with pytest.raises(ValueError, match="non-negative"):
+        NBLinearSVC().fit(sp.csr_matrix(np.array([[1.0, -1.0], [0.0, 1.0]])), ["a", "b"])
+    with pytest.raises(ValueError, match="two classes"):
+        NBLinearSVC().fit(sp.csr_matrix(np.eye(2)), ["a", "a"])
+
+
+def test_nbsvm_in_the_calibrated_classifier_for_label_sets() -> None:
+    X, y = _word_counts()
+    Y = np.column_stack([y == "arms", (y == "arms") | (y == "economy")]).astype(int)
+    model = CalibratedLinearClassifier(NBLinearSVC(random_state=0), multilabel=True, min_labels=0)
+    model.fit(X, Y)
+    probs = model.predict_proba(X)
+    assert probs.shape == (len(y), 2) and ((probs >= 0) & (probs <= 1)).all()
+    assert (model.predict(X) == Y).mean() > 0.9
