@@ -409,6 +409,7 @@ def machine() -> dict[str, Any]:
         "memory_gb": round(psutil.virtual_memory().total / (1 << 30), 1),
         "python": platform.python_version(),
         "platform": platform.platform(),
+        "load_average": round(os.getloadavg()[0], 2),  # > cores: others' jobs inflate the seconds
     }
 
 
@@ -485,6 +486,7 @@ def run_bench(
             report["ingest"] = _bench_ingest(datasets_dir, work_root / "ingest", quick, log)
     finally:
         shutil.rmtree(work_root, ignore_errors=True)
+    report["load_average_end"] = round(os.getloadavg()[0], 2)
     _write(report, out_dir, stem, started)
     return report
 
@@ -551,7 +553,8 @@ def to_markdown(report: dict[str, Any]) -> str:
         f"{' — search off (--fast)' if report['fast'] else ''}",
         "",
         f"{report['created']} · {m['cpu']} · {m['cores']} cores · {m['memory_gb']} GB · "
-        f"Python {m['python']} · total {report.get('seconds', 0):.0f} s",
+        f"Python {m['python']} · total {report.get('seconds', 0):.0f} s · load average "
+        f"{m.get('load_average', '?')} at start, {report.get('load_average_end', '?')} at end",
         "",
         "Project = the default configuration (`pipeline ingest/features/train`); its train s is "
         "features + train (ingest s listed apart); peers' train s is vectorize + fit. Predict "
