@@ -107,7 +107,7 @@ class FeaturesConfig(_Strict):
 class ModelConfig(_Strict):
     """Linear classifier, its search grid and probability calibration."""
 
-    type: Literal["nb_svm", "linear_svc", "logreg", "sgd"] = "linear_svc"
+    type: Literal["linear_svc", "nb_svm", "logreg", "sgd"] = "linear_svc"
     search: bool = True
     grid: dict[str, list[Any]] = Field(default_factory=lambda: {"C": [0.1, 0.3, 1.0]})
     params: dict[str, Any] = Field(default_factory=dict)  # fixed estimator parameters

@@ -14,6 +14,7 @@ from pipeline.config import Config
 from pipeline.errors import UsageError
 from pipeline.features import PairSimilarity, build_vectorizer, split_pair
 from pipeline.nbsvm import NBLinearSVC, log_count_ratio
+from pipeline.train import base_estimator
 
 
 def test_platt_fit_matches_logistic_regression_on_each_label() -> None:
@@ -178,3 +179,10 @@ def test_nbsvm_in_the_calibrated_classifier_for_label_sets() -> None:
     probs = model.predict_proba(X)
     assert probs.shape == (len(y), 2) and ((probs >= 0) & (probs <= 1)).all()
     assert (model.predict(X) == Y).mean() > 0.9
+
+
+def test_config_selects_nbsvm_with_its_parameters() -> None:
+    config = Config.model_validate({"model": {"type": "nb_svm", "params": {"alpha": 0.5}}})
+    estimator = base_estimator(config, {"C": 0.3})
+    assert isinstance(estimator, NBLinearSVC)
+    assert (estimator.C, estimator.alpha, estimator.random_state) == (0.3, 0.5, config.seed)
