@@ -109,7 +109,7 @@ class ModelConfig(_Strict):
 
     type: Literal["linear_svc", "nb_svm", "logreg", "sgd"] = "linear_svc"
     search: bool = True
-    grid: dict[str, list[Any]] = Field(default_factory=lambda: {"C": [0.1, 0.3, 1.0]})
+    grid: dict[str, list[Any]] = Field(default_factory=lambda: {"C": [1.0, 0.3, 0.1]})
     params: dict[str, Any] = Field(default_factory=dict)  # fixed estimator parameters
     cv: int = Field(3, ge=2)
     scoring: Literal["macro_f1", "micro_f1", "accuracy"] = "macro_f1"

@@ -184,7 +184,7 @@ def test_saved_metadata_describes_the_model(trained_workdir: Path) -> None:
         assert meta["n_train"] == manifest["counts"]["splits"]["train"]
         assert meta["n_features"] == len(pipe.named_steps["tfidf"].vocabulary_)
         assert {"accuracy", "macro_f1", "micro_f1"} <= set(meta["cv_metrics"])
-        assert meta["best_params"] == {"C": 0.1}  # no search: the first grid value
+        assert meta["best_params"] == {"C": 1.0}  # no search: the first grid value
         assert meta["train_key"]
         assert [name for name, _ in pipe.steps] == ["clean", "tfidf", "classifier"]
     topic_meta = load_model(trained_workdir / "models" / "topic")[1]
