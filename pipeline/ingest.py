@@ -32,6 +32,7 @@ from pipeline.records import Counts, RawRecord, Reason, Reject
 
 MANIFEST = "manifest.json"
 CLEANER = "cleaner.joblib"
+DUPLICATES = "duplicates.jsonl"
 TOP_REMOVED_LINES = 50  # the manifest lists the lines cleaning removed most often
 
 
@@ -380,7 +381,7 @@ def _write(
         write_parquet(out / f"{split}.parquet", frame)
         outputs[f"{split}.parquet"] = file_sha256(out / f"{split}.parquet")
     write_jsonl(out / "rejects.jsonl", [r.to_dict() for r in rejects])
-    write_jsonl(out / "duplicates.jsonl", list(duplicates.values()))
+    write_jsonl(out / DUPLICATES, list(duplicates.values()))
     with atomic_path(out / CLEANER) as tmp:
         joblib.dump(cleaner, tmp)
     label_counts = {

@@ -33,14 +33,13 @@ from pipeline.classifier import CalibratedLinearClassifier, cv_fit
 from pipeline.config import Config, TaskConfig
 from pipeline.errors import PipelineError, UsageError
 from pipeline.features import Features, load_features
-from pipeline.ingest import CLEANER, MANIFEST, file_sha256, load_split
+from pipeline.ingest import CLEANER, DUPLICATES, MANIFEST, file_sha256, load_split
 from pipeline.io.writers import DIR_MODE, write_json
 from pipeline.metrics import score
 from pipeline.nbsvm import NBLinearSVC
 
 MODEL_FILE = "model.joblib"
 METADATA_FILE = "metadata.json"
-DUPLICATES = "duplicates.jsonl"
 LIBRARIES = ("scikit-learn", "numpy", "scipy", "pandas", "joblib", "ftfy")
 
 
