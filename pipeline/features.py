@@ -186,13 +186,12 @@ class WordTfidf(TransformerMixin, BaseEstimator):
     def _blocks(self, T: sp.csr_matrix) -> sp.csr_matrix:
         """L2-normalise the words and the n-grams of each row apart; weight the n-grams."""
         rows = np.repeat(np.arange(T.shape[0]), np.diff(T.indptr))
-        ngram = self.is_ngram_[T.indices]
-        squares = T.data**2
+        block = self.is_ngram_[T.indices].astype(np.intp)  # 0: words, 1: n-grams
         norms = np.zeros((T.shape[0], 2))
-        np.add.at(norms, (rows, ngram.astype(int)), squares)
+        np.add.at(norms, (rows, block), T.data**2)
         norms = np.sqrt(norms)
         norms[norms == 0] = 1.0
-        T.data = T.data / norms[rows, ngram.astype(int)] * np.where(ngram, self.ngram_weight, 1.0)
+        T.data = T.data / norms[rows, block] * np.array([1.0, self.ngram_weight])[block]
         return T
 
     @property
