@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,11 @@ import joblib
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.feature_extraction.text import (
+    ENGLISH_STOP_WORDS,
+    TfidfVectorizer,
+    strip_accents_unicode,
+)
 from sklearn.pipeline import FeatureUnion
 from sklearn.utils.validation import check_is_fitted
 
@@ -28,23 +33,41 @@ def split_pair(doc: str) -> tuple[str, str]:
     return first, rest
 
 
+class PrefixStems:
+    """Words cut to their first `chars` characters, English stop words left out: the cheapest
+    stemmer, and for matching a headline to a body a good one ("kills" meets "killed")."""
+
+    _TOKEN = re.compile(r"(?u)\b\w\w+\b")
+
+    def __init__(self, chars: int) -> None:
+        self.chars = chars
+
+    def __call__(self, text: str) -> list[str]:
+        n = self.chars
+        words = self._TOKEN.findall(strip_accents_unicode(text.lower()))
+        return [w[:n] for w in words if w not in ENGLISH_STOP_WORDS]
+
+
 class PairSimilarity(TransformerMixin, BaseEstimator):
     """How much a document's first line (a headline) and its rest (a body) share.
 
     For pair data, whether the two are related at all decides most of the label, and that is a
-    property of the pair, not of either text. Features: TF-IDF cosine of headline and body, the
-    best cosine of the headline with one body paragraph, the share of the headline's words (plain
-    and IDF-weighted) found in the body, and the number shared; each also one-hot by quantile
-    bins learned on the training pairs, so a linear model can place sharp thresholds on them.
+    property of the pair, not of either text. Features, over words cut to `stem_chars` letters:
+    TF-IDF cosine of headline and body, the best cosine of the headline with one body paragraph,
+    the share of the headline's words (plain and IDF-weighted) found in the body, and the number
+    shared; each also one-hot by quantile bins learned on the training pairs, so a linear model
+    can place sharp thresholds on them. Stems rather than whole words: FNC-1 related/unrelated
+    accuracy 0.955 -> 0.966, score 79.7 -> 82 (README, Bench).
     """
 
-    def __init__(self, n_bins: int = 10) -> None:
+    def __init__(self, n_bins: int = 10, stem_chars: int = 5) -> None:
         self.n_bins = n_bins
+        self.stem_chars = stem_chars
 
     def fit(self, X: list[str], y: object = None) -> PairSimilarity:
         heads, bodies = zip(*map(split_pair, X), strict=True) if X else ((), ())
         self.vectorizer_ = TfidfVectorizer(
-            sublinear_tf=True, stop_words="english", strip_accents="unicode"
+            sublinear_tf=True, analyzer=PrefixStems(self.stem_chars)
         ).fit(sorted({*heads, *bodies}))
         raw = self._raw(list(heads), list(bodies))
         quantiles = np.linspace(0, 1, self.n_bins + 1)[1:-1]

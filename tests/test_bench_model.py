@@ -12,7 +12,7 @@ from sklearn.svm import LinearSVC
 from pipeline.classifier import CalibratedLinearClassifier, platt_fit
 from pipeline.config import Config
 from pipeline.errors import UsageError
-from pipeline.features import PairSimilarity, build_vectorizer, split_pair
+from pipeline.features import PairSimilarity, PrefixStems, build_vectorizer, split_pair
 from pipeline.nbsvm import NBLinearSVC, log_count_ratio
 from pipeline.train import base_estimator
 
@@ -65,6 +65,19 @@ def test_pair_similarity_separates_related_from_unrelated_pairs() -> None:
     assert (X[:2, 1] > X[2:, 1].max()).all()  # share of headline words found in the body
     assert X.shape[0] == 4
     assert split_pair("head\nbody\nmore") == ("head", "body\nmore")
+
+
+def test_pair_similarity_matches_inflected_words_through_prefix_stems() -> None:
+    assert PrefixStems(5)("The Rebels KILLED the négociateurs") == ["rebel", "kille", "negoc"]
+    pairs = [
+        "Rebels attack convoy\nThe rebels attacked a convoy.",  # same words, other endings
+        "Rebels attack convoy\nThe harvest failed this year.",
+    ]
+    whole = PairSimilarity(n_bins=2, stem_chars=100).fit(pairs).transform(pairs).toarray()
+    stems = PairSimilarity(n_bins=2).fit(pairs).transform(pairs).toarray()
+    assert whole[0, 0] < stems[0, 0]  # whole words: only "rebels" and "convoy" match
+    assert stems[0, 2] == 1.0  # every headline stem is in the body
+    assert stems[1, 0] == 0.0
 
 
 def test_pair_fields_add_pair_features_and_must_be_the_text_fields() -> None:
