@@ -19,7 +19,7 @@ import pandas as pd
 
 from pipeline.config import Config
 from pipeline.dedup import find_configured
-from pipeline.ingest import DUPLICATES, MANIFEST, load_split
+from pipeline.ingest import DUPLICATES, MANIFEST, REJECTS, load_split
 
 SHORT_WORDS = 50  # a kept document with fewer words is listed as short
 LENGTH_BINS = (0, 50, 100, 200, 400, 800, 1600, 3200)
@@ -32,7 +32,7 @@ def debug_data(config: Config, *, top: int = 15) -> dict[str, Any]:
     splits = {split: load_split(config, split) for split in ("train", "test")}  # checks ingest ran
     manifest = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
     duplicates = _read_jsonl(out / DUPLICATES)
-    rejects = _read_jsonl(out / "rejects.jsonl")
+    rejects = _read_jsonl(out / REJECTS)
     counts = manifest.get("counts", {})
     return {
         "processed": str(out),

@@ -33,6 +33,7 @@ from pipeline.records import Counts, RawRecord, Reason, Reject
 MANIFEST = "manifest.json"
 CLEANER = "cleaner.joblib"
 DUPLICATES = "duplicates.jsonl"
+REJECTS = "rejects.jsonl"
 TOP_REMOVED_LINES = 50  # the manifest lists the lines cleaning removed most often
 
 
@@ -200,7 +201,7 @@ def ingest(config: Config) -> IngestResult:
     if not any(r.split == "train" for r in survivors):
         out = Path(config.paths.processed)
         (out / MANIFEST).unlink(missing_ok=True)  # what is there no longer matches the inputs
-        write_jsonl(out / "rejects.jsonl", [r.to_dict() for r in rejects])
+        write_jsonl(out / REJECTS, [r.to_dict() for r in rejects])
         reasons = ", ".join(f"{k} {n}" for k, n in Counter(str(r.reason) for r in rejects).items())
         raise PipelineError(
             f"ingest kept no training record (rejected: {reasons or 'none'}): "
@@ -380,7 +381,7 @@ def _write(
         split_counts[split] = len(frame)
         write_parquet(out / f"{split}.parquet", frame)
         outputs[f"{split}.parquet"] = file_sha256(out / f"{split}.parquet")
-    write_jsonl(out / "rejects.jsonl", [r.to_dict() for r in rejects])
+    write_jsonl(out / REJECTS, [r.to_dict() for r in rejects])
     write_jsonl(out / DUPLICATES, list(duplicates.values()))
     with atomic_path(out / CLEANER) as tmp:
         joblib.dump(cleaner, tmp)

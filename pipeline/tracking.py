@@ -16,6 +16,7 @@ import pandas as pd
 
 import pipeline
 from pipeline.config import Config
+from pipeline.ingest import DUPLICATES, MANIFEST, REJECTS
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 CHAMPION, CANDIDATE = "champion", "candidate"
@@ -83,7 +84,7 @@ def log_run(
                 mlflow.log_metrics(flat)
             if reports_dir.exists():
                 mlflow.log_artifacts(str(reports_dir), artifact_path="reports")
-            for name in ("manifest.json", "rejects.jsonl", "duplicates.jsonl"):
+            for name in (MANIFEST, REJECTS, DUPLICATES):
                 if (processed_dir / name).exists():
                     mlflow.log_artifact(str(processed_dir / name), artifact_path="data")
             for task, (pipe, metadata) in models.items():
