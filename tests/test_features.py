@@ -1,0 +1,101 @@
+"""WordTfidf counts terms its own way (faster); its matrices must be scikit-learn's, bit for bit."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from pipeline.features import WordTfidf
+
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "raw" / "articles.jsonl"
+NEW_DOCS = ["", "zzqx unseenword", "Éléphant CAFÉ naïve — “quoted” arms deal", "arms arms arms"]
+
+
+@pytest.fixture(scope="module")
+def docs() -> list[str]:
+    rows = [json.loads(line) for line in SAMPLE.read_text(encoding="utf-8").splitlines()]
+    return [f"{r.get('title', '')}\n{r.get('text', '')}" for r in rows]
+
+
+def reference(docs: list[str], new: list[str], **params: Any) -> tuple[Any, ...]:
+    """WordTfidf as scikit-learn computes it: one TfidfVectorizer, then each block's min_df."""
+    word = WordTfidf(**params)
+    counted = TfidfVectorizer(
+        ngram_range=word.ngram_range,
+        min_df=min(word.min_df, word.unigram_min_df),
+        max_df=word.max_df,
+        max_features=word.max_features,
+        sublinear_tf=word.sublinear_tf,
+        lowercase=word.lowercase,
+        strip_accents="unicode",
+        norm=None,
+    )
+    T = counted.fit_transform(docs).tocsc()
+    terms = counted.get_feature_names_out()
+    is_ngram = np.char.find(terms.astype(str), " ") >= 0
+    df = np.diff(T.indptr)
+    keep = np.flatnonzero(np.where(is_ngram, df >= word.min_df, df >= word.unigram_min_df))
+    fixed = TfidfVectorizer(
+        vocabulary=terms[keep].tolist(),
+        ngram_range=word.ngram_range,
+        sublinear_tf=word.sublinear_tf,
+        lowercase=word.lowercase,
+        strip_accents="unicode",
+        norm=None,
+    )
+    fixed.idf_ = counted.idf_[keep]
+    word.vectorizer_, word.is_ngram_ = fixed, is_ngram[keep]  # only to borrow `_blocks`
+    return (
+        terms[keep].tolist(),
+        counted.idf_[keep],
+        word._blocks(T[:, keep].tocsr()),
+        word._blocks(sp.csr_matrix(fixed.transform(new))),
+    )
+
+
+def assert_identical(A: sp.spmatrix, B: sp.spmatrix) -> None:
+    A, B = sp.csr_matrix(A), sp.csr_matrix(B)
+    assert A.shape == B.shape
+    assert np.array_equal(A.indptr, B.indptr)
+    assert np.array_equal(A.indices, B.indices)
+    assert np.array_equal(A.data, B.data)  # bit for bit, not approximately
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},
+        {"max_df": 0.9, "ngram_weight": 0.3},
+        {"ngram_range": (1, 3), "min_df": 3, "unigram_min_df": 2},
+        {"ngram_range": (2, 3)},
+        {"ngram_range": (1, 1), "sublinear_tf": False},
+        {"max_features": 300, "max_df": 0.5},
+        {"lowercase": False, "min_df": 1},
+    ],
+)
+def test_word_tfidf_is_scikit_learn_bit_for_bit(docs: list[str], params: dict) -> None:
+    terms, idf, X_train, X_new = reference(docs, NEW_DOCS + docs[:3], **params)
+    word = WordTfidf(**params)
+    fitted = word.fit_transform(docs)
+    assert list(word.vocabulary_) == terms  # same columns in the same order
+    assert np.array_equal(word.vectorizer_.idf_, idf)
+    assert_identical(fitted, X_train)
+    assert_identical(word.transform(NEW_DOCS + docs[:3]), X_new)
+    assert_identical(word.transform(docs), fitted)
+
+
+def test_word_tfidf_refuses_what_scikit_learn_refuses(docs: list[str]) -> None:
+    with pytest.raises(ValueError, match="no terms remain"):
+        WordTfidf(ngram_range=(2, 2), min_df=10_000).fit(docs)
+    with pytest.raises(ValueError, match="max_df corresponds"):
+        WordTfidf(min_df=5, unigram_min_df=5, max_df=0.001).fit(docs)
+    with pytest.raises(ValueError, match="single string"):
+        WordTfidf().fit("one document")
+    with pytest.raises(ValueError, match="single string"):
+        WordTfidf().fit(docs).transform("one document")
