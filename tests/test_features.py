@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -80,9 +81,10 @@ def assert_identical(A: sp.spmatrix, B: sp.spmatrix) -> None:
     ],
 )
 def test_word_tfidf_is_scikit_learn_bit_for_bit(docs: list[str], params: dict) -> None:
+    docs = [*docs, "", "Arms", "!!"]  # empty, shorter than an n-gram, no word at all
     terms, idf, X_train, X_new = reference(docs, NEW_DOCS + docs[:3], **params)
     word = WordTfidf(**params)
-    fitted = word.fit_transform(docs)
+    fitted = word.fit_transform(pd.Series(docs))
     assert list(word.vocabulary_) == terms  # same columns in the same order
     assert np.array_equal(word.vectorizer_.idf_, idf)
     assert_identical(fitted, X_train)
@@ -95,6 +97,12 @@ def test_word_tfidf_refuses_what_scikit_learn_refuses(docs: list[str]) -> None:
         WordTfidf(ngram_range=(2, 2), min_df=10_000).fit(docs)
     with pytest.raises(ValueError, match="max_df corresponds"):
         WordTfidf(min_df=5, unigram_min_df=5, max_df=0.001).fit(docs)
+    with pytest.raises(ValueError, match="empty vocabulary"):
+        WordTfidf().fit(["", "!!"])
+    with pytest.raises(ValueError, match="ngram_range"):
+        WordTfidf(ngram_range=(2, 1)).fit(docs)
+    with pytest.raises(ValueError, match="must be strings"):
+        WordTfidf().fit([*docs, float("nan")])
     with pytest.raises(ValueError, match="single string"):
         WordTfidf().fit("one document")
     with pytest.raises(ValueError, match="single string"):

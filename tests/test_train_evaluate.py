@@ -13,10 +13,11 @@ import pytest
 from sklearn.metrics import accuracy_score, f1_score
 from sklearn.preprocessing import MultiLabelBinarizer
 
+from pipeline import features
 from pipeline.config import load_config
 from pipeline.errors import UsageError
 from pipeline.evaluate import evaluate
-from pipeline.features import build_features
+from pipeline.features import build_features, load_features
 from pipeline.ingest import ingest
 from pipeline.train import load_model, train
 
@@ -123,6 +124,21 @@ def test_tfidf_is_fitted_on_the_train_split_only(sample_workdir: Path) -> None:
     assert not test_only & vocabulary
     assert built.X_train.shape == (len(train), len(vocabulary))
     assert built.X_test.shape == (len(test), len(vocabulary))
+
+
+def test_cached_features_are_rebuilt_when_the_feature_code_changes(
+    sample_workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = load_config(Path("params.yaml"))
+    ingest(config)
+    built = build_features(config)
+    assert load_features(config).stamp == built.stamp  # cached: same data, config and code
+    monkeypatch.setattr(features, "FEATURES_CODE", features.FEATURES_CODE + 1)
+    rebuilt = load_features(config)
+    assert rebuilt.stamp != built.stamp
+    assert json.loads(Path("data/processed/features/stamp.json").read_text())["stamp"] == (
+        rebuilt.stamp
+    )
 
 
 def _train_and_evaluate() -> dict[str, Any]:
