@@ -34,6 +34,9 @@ MANIFEST = "manifest.json"
 CLEANER = "cleaner.joblib"
 DUPLICATES = "duplicates.jsonl"
 REJECTS = "rejects.jsonl"
+# recorded in the manifest: bump it when a code change (cleaning, dedup) alters the processed
+# records of the same inputs and config, so that `pipeline run` re-ingests
+INGEST_CODE = 1
 TOP_REMOVED_LINES = 50  # the manifest lists the lines cleaning removed most often
 
 
@@ -410,6 +413,7 @@ def _write(
         "inputs": {str(p): file_sha256(p) for split in files.values() for p in split},
         "outputs": outputs,
         "config_hash": config.section_hash("data", "tasks", "clean", "dedup", "seed"),
+        "code_version": INGEST_CODE,
         "split_from": "data.test"
         if files["test"]
         else f"seeded split of train (seed {config.seed})",

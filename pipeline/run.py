@@ -12,7 +12,14 @@ from typing import Any
 from pipeline.config import Config
 from pipeline.evaluate import METRICS_FILE, evaluate
 from pipeline.features import build_features, features_dir, load_features
-from pipeline.ingest import MANIFEST, IngestResult, file_sha256, ingest, input_files
+from pipeline.ingest import (
+    INGEST_CODE,
+    MANIFEST,
+    IngestResult,
+    file_sha256,
+    ingest,
+    input_files,
+)
 from pipeline.train import METADATA_FILE, MODEL_FILE, load_model, train
 
 
@@ -42,6 +49,7 @@ def ingest_is_current(config: Config) -> bool:
     return (
         manifest.get("config_hash")
         == config.section_hash("data", "tasks", "clean", "dedup", "seed")
+        and manifest.get("code_version") == INGEST_CODE
         and manifest.get("inputs") == {str(p): file_sha256(p) for p in files}
         and all(
             (out / name).exists() and file_sha256(out / name) == digest

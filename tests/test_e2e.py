@@ -14,6 +14,8 @@ import pandas as pd
 import pytest
 import yaml
 
+from pipeline import ingest as ingest_module
+from pipeline import run as run_module
 from pipeline.config import load_config
 from pipeline.run import run_all
 
@@ -90,7 +92,9 @@ def _steps(config_overrides: dict[str, Any] | None = None, force: bool = False) 
     return {step: state.split()[0] for step, state in result.steps.items()}
 
 
-def test_run_reruns_exactly_the_steps_whose_inputs_changed(sample_workdir: Path) -> None:
+def test_run_reruns_exactly_the_steps_whose_inputs_changed(
+    sample_workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ran = dict.fromkeys(("ingest", "features", "train", "evaluate"), "ran")
     skipped = dict.fromkeys(ran, "skipped")
     assert _steps() == ran
@@ -100,6 +104,9 @@ def test_run_reruns_exactly_the_steps_whose_inputs_changed(sample_workdir: Path)
     assert _steps(overrides) == skipped | {"train": "ran", "evaluate": "ran"}
     (sample_workdir / "models/stance/model.joblib").unlink()
     assert _steps(overrides) == skipped | {"train": "ran", "evaluate": "ran"}
+    monkeypatch.setattr(ingest_module, "INGEST_CODE", ingest_module.INGEST_CODE + 1)
+    monkeypatch.setattr(run_module, "INGEST_CODE", ingest_module.INGEST_CODE)
+    assert _steps(overrides)["ingest"] == "ran"  # new cleaning code: processed data is stale
     articles = sample_workdir / "data/raw/articles.jsonl"
     first = read_jsonl(articles)[0]
     with articles.open("a", encoding="utf-8") as fh:
