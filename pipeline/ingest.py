@@ -362,6 +362,16 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def manifest_key(config: Config, files: dict[str, list[Path]]) -> dict[str, Any]:
+    """The manifest fields naming what made the processed data (input hashes, config, ingest
+    code version): `pipeline run` re-ingests when any of them differs."""
+    return {
+        "inputs": {str(p): file_sha256(p) for split in files.values() for p in split},
+        "config_hash": config.section_hash("data", "tasks", "clean", "dedup", "seed"),
+        "code_version": INGEST_CODE,
+    }
+
+
 def _write(
     config: Config,
     files: dict[str, list[Path]],
@@ -410,10 +420,8 @@ def _write(
             for (step, line), n in removed.most_common(TOP_REMOVED_LINES)
         ],
         "labels": label_counts,
-        "inputs": {str(p): file_sha256(p) for split in files.values() for p in split},
         "outputs": outputs,
-        "config_hash": config.section_hash("data", "tasks", "clean", "dedup", "seed"),
-        "code_version": INGEST_CODE,
+        **manifest_key(config, files),
         "split_from": "data.test"
         if files["test"]
         else f"seeded split of train (seed {config.seed})",

@@ -13,12 +13,12 @@ from pipeline.config import Config
 from pipeline.evaluate import METRICS_FILE, evaluate
 from pipeline.features import build_features, features_dir, load_features
 from pipeline.ingest import (
-    INGEST_CODE,
     MANIFEST,
     IngestResult,
     file_sha256,
     ingest,
     input_files,
+    manifest_key,
 )
 from pipeline.train import METADATA_FILE, MODEL_FILE, load_model, train
 
@@ -45,16 +45,10 @@ def ingest_is_current(config: Config) -> bool:
     if manifest is None:
         return False
     out = Path(config.paths.processed)
-    files = [p for split in input_files(config).values() for p in split]
-    return (
-        manifest.get("config_hash")
-        == config.section_hash("data", "tasks", "clean", "dedup", "seed")
-        and manifest.get("code_version") == INGEST_CODE
-        and manifest.get("inputs") == {str(p): file_sha256(p) for p in files}
-        and all(
-            (out / name).exists() and file_sha256(out / name) == digest
-            for name, digest in manifest.get("outputs", {}).items()
-        )
+    key = manifest_key(config, input_files(config))
+    return all(manifest.get(field) == value for field, value in key.items()) and all(
+        (out / name).exists() and file_sha256(out / name) == digest
+        for name, digest in manifest.get("outputs", {}).items()
     )
 
 
