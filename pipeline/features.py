@@ -28,6 +28,7 @@ from sklearn.utils.validation import check_is_fitted
 from pipeline.config import Config, FeaturesConfig
 from pipeline.ingest import MANIFEST, load_split
 from pipeline.io.writers import atomic_path, write_json
+from pipeline.term_index import TermIndex
 
 FEATURES_DIR = "features"
 # part of the cache stamp: bump it when a code change alters the features of the same data and
@@ -158,16 +159,20 @@ def _growing_vocabulary() -> defaultdict[str, int]:
     return vocabulary
 
 
+Vocabulary = dict[str, int] | TermIndex
+
+
 def count_terms(
     docs: Iterable[str],
     analyze: Callable[[str], Sequence[list[str]]],
-    vocabularies: Sequence[dict[str, int]],
+    vocabularies: Sequence[Vocabulary],
 ) -> list[sp.csr_matrix]:
     """Each document's term counts in each vocabulary (`analyze` gives one term list per
     vocabulary): a growing vocabulary (`_growing_vocabulary`) takes in new terms, a plain one
-    ignores them. What CountVectorizer does, faster: a Counter counts a document's terms in C and
-    each distinct term is looked up once, where scikit-learn looks up every occurrence in a
-    Python loop and pays a KeyError for each unknown one."""
+    or a `TermIndex` of one ignores them. What CountVectorizer does, faster: a Counter counts a
+    document's terms in C and each distinct term is looked up once, where scikit-learn looks up
+    every occurrence in a Python loop and pays a KeyError for each unknown one. A `TermIndex`
+    collects the terms' hashes and looks them all up at the end, in a few vectorised steps."""
     columns = [array("q") for _ in vocabularies]
     counts = [array("q") for _ in vocabularies]
     indptr = [array("q", [0]) for _ in vocabularies]
@@ -177,21 +182,29 @@ def count_terms(
         for k, terms in enumerate(analyze(doc)):
             counted = Counter(terms)
             vocabulary = vocabularies[k]
-            if isinstance(vocabulary, defaultdict):
+            if isinstance(vocabulary, TermIndex):
+                columns[k].extend(map(hash, counted))
+            elif isinstance(vocabulary, defaultdict):
                 columns[k].extend(map(vocabulary.__getitem__, counted))
             else:
                 columns[k].extend(map(vocabulary.get, counted, repeat(-1)))
             counts[k].extend(counted.values())
             indptr[k].append(len(columns[k]))
     return [
-        _csr(*entries, len(vocabulary))
+        _csr(*entries, vocabulary)
         for *entries, vocabulary in zip(columns, counts, indptr, vocabularies, strict=True)
     ]
 
 
-def _csr(columns: array, counts: array, indptr: array, width: int) -> sp.csr_matrix:
-    """A CSR count matrix from each row's (column, count) entries, unknown terms (-1) left out."""
+def _csr(columns: array, counts: array, indptr: array, vocabulary: Vocabulary) -> sp.csr_matrix:
+    """A CSR count matrix from each row's (column, count) entries, unknown terms (-1) left out;
+    with a `TermIndex`, the entries hold the terms' hashes, looked up here."""
     cols = np.frombuffer(columns, dtype=np.int64)
+    if isinstance(vocabulary, TermIndex):
+        cols = vocabulary.columns(cols)
+        width = vocabulary.size
+    else:
+        width = len(vocabulary)
     values = np.frombuffer(counts, dtype=np.int64).astype(np.float64)
     starts = np.frombuffer(indptr, dtype=np.int64)
     known = cols >= 0
@@ -269,6 +282,7 @@ class WordTfidf(TransformerMixin, BaseEstimator):
 
     def fit_transform(self, X: Any, y: Any = None) -> sp.csr_matrix:
         _check_documents(X)
+        self.__dict__.pop("_index", None)  # a refit's vocabulary needs its own index
         vocabularies = (_growing_vocabulary(), _growing_vocabulary())
         words, ngrams = count_terms(X, self._analyzer(), vocabularies)
         if not vocabularies[0] and not vocabularies[1]:
@@ -317,8 +331,22 @@ class WordTfidf(TransformerMixin, BaseEstimator):
             words, ngrams = analyze(doc)
             return [words + ngrams]
 
-        (T,) = count_terms(X, all_terms, [self.vectorizer_.vocabulary_])
+        (T,) = count_terms(X, all_terms, [self._term_index()])
         return self._blocks(self._weigh(T))
+
+    def _term_index(self) -> Vocabulary:
+        """The vocabulary's `TermIndex`, built once per process (string hashes are salted per
+        process, so it is never pickled: see `__getstate__`); the dict if hashes collide."""
+        index = self.__dict__.get("_index")
+        if index is None:
+            index = TermIndex.build(self.vocabulary_) or self.vocabulary_
+            self._index = index
+        return index
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        state.pop("_index", None)
+        return state
 
     def _weigh(self, T: sp.csr_matrix) -> sp.csr_matrix:
         """Counts to TF-IDF, the operations of scikit-learn's TfidfTransformer."""
