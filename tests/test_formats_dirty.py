@@ -320,6 +320,13 @@ _FRAGMENTS = [
     "cafÃ©",
     "é",
     "&amp;",
+    "&",  # a bare "&" or "AT&T" is no entity: ftfy leaves it, and so does the shortcut
+    "AT&T",
+    "&#39;",
+    "#x2019;",
+    "amp",
+    ";",
+    "&NBSP;",
     "<b>",
     "\n",
     "\r\n",
