@@ -50,7 +50,7 @@ SYSTEMS = ("project", *PEERS)
 HEADLINE = ("accuracy", "macro_f1", "micro_f1")
 # what a bench config may set: the data description only, never model settings
 _ALLOWED = {
-    "data": {"train", "test", "text_fields", "id_field", "format"},
+    "data": {"train", "test", "text_fields", "id_field", "format", "group_field"},
     "tasks": None,
     "features": {"pair_fields"},
 }

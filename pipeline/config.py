@@ -41,6 +41,9 @@ class DataConfig(_Strict):
         "auto", "jsonl", "csv", "tsv", "parquet", "txt", "html", "labelstudio", "doccano", "prodigy"
     ] = "auto"
     test_size: float = Field(0.2, gt=0, lt=1)
+    # records sharing this field's value (e.g. the outlet) stay in one cross-validation fold and
+    # on one side of the seeded split: scores then predict how the model does on unseen sources
+    group_field: str | None = None
     # canonical name (as used in text_fields, id_field, task fields) → the input's field name
     fields: dict[str, str] = Field(default_factory=dict)
     sidecar: str | None = None  # folders: labels file by file name (None: labels.csv|tsv|jsonl)

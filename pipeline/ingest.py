@@ -17,7 +17,7 @@ from typing import Any
 import joblib
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
+from sklearn.model_selection import GroupShuffleSplit, ShuffleSplit, StratifiedShuffleSplit
 
 from pipeline.clean import TextCleaner, remove_learned_lines
 from pipeline.config import Config
@@ -51,6 +51,7 @@ class _Row:
     line: int
     labels: dict[str, Any]
     truncated: bool = False
+    group: str | None = None  # data.group_field's value
 
 
 @dataclass
@@ -264,7 +265,9 @@ def _validate(
             Reason.TOO_SHORT,
             f"{len(text)} characters < clean.min_chars={config.clean.min_chars}",
         )
-    return _Row(rec_id, text, split, record.source, record.line, labels, truncated)
+    group = data.get(config.data.group_field) if config.data.group_field else None
+    group = None if group in (None, "") else str(group)
+    return _Row(rec_id, text, split, record.source, record.line, labels, truncated, group)
 
 
 def _deduplicate(rows: list[_Row], config: Config) -> dict[str, dict[str, Any]]:
@@ -317,7 +320,8 @@ def _dropped(
 
 
 def _split(rows: list[_Row], duplicates: dict[str, dict[str, Any]], config: Config) -> None:
-    """Seeded stratified split of the train rows; a duplicate follows its original's side."""
+    """Seeded stratified split of the train rows; a duplicate follows its original's side.
+    With `data.group_field`, whole groups (`test_size` of them) are held out instead."""
     first_task = next(iter(config.tasks))
     originals = [r for r in rows if r.id not in duplicates]
     keys = _strata([r.labels[first_task] for r in originals])
@@ -325,9 +329,18 @@ def _split(rows: list[_Row], duplicates: dict[str, dict[str, Any]], config: Conf
     splitter: Any = StratifiedShuffleSplit(1, test_size=n_test, random_state=config.seed)
     if min(Counter(keys).values()) < 2 or len(set(keys)) > n_test:
         splitter = ShuffleSplit(1, test_size=n_test, random_state=config.seed)
+    groups = None
+    if config.data.group_field:
+        groups = [r.group or r.id for r in originals]  # no value: a group of its own
+        if len(set(groups)) < 2:
+            raise UsageError(
+                f"data.group_field '{config.data.group_field}' has one value in the training "
+                "records: holding out whole groups needs two or more (or give data.test)"
+            )
+        splitter = GroupShuffleSplit(1, test_size=config.data.test_size, random_state=config.seed)
     test_ids: set[str] = set()
     if len(originals) > 1:  # a single distinct article (with its copies) cannot be held out
-        _, test_idx = next(splitter.split(np.zeros(len(keys)), keys))
+        _, test_idx = next(splitter.split(np.zeros(len(keys)), keys, groups))
         test_ids = {originals[i].id for i in test_idx}
 
     def side(rec_id: str) -> str:
@@ -424,7 +437,8 @@ def _write(
         **manifest_key(config, files),
         "split_from": "data.test"
         if files["test"]
-        else f"seeded split of train (seed {config.seed})",
+        else f"seeded split of train (seed {config.seed})"
+        + (f", whole groups of {config.data.group_field}" if config.data.group_field else ""),
     }
     manifest["hash"] = hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()
     write_json(manifest_path, manifest)
@@ -439,6 +453,8 @@ def _frame(rows: list[_Row], config: Config) -> pd.DataFrame:
         "line": [r.line for r in rows],
         "truncated": [r.truncated for r in rows],
     }
+    if config.data.group_field:
+        columns["group"] = [r.group for r in rows]
     for name in config.tasks:
         columns[name] = [r.labels[name] for r in rows]
     return pd.DataFrame(columns)

@@ -23,6 +23,8 @@ from typing import Any
 import joblib
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
 from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.pipeline import Pipeline
@@ -116,6 +118,31 @@ def duplicate_groups(config: Config, ids: pd.Series) -> np.ndarray | None:
     return pd.factorize(pd.Series(roots))[0]
 
 
+def cv_groups(config: Config, train_df: pd.DataFrame) -> np.ndarray | None:
+    """Per training document, the group that cross-validation keeps in one fold: its
+    near-duplicate cluster, joined with every document sharing its `data.group_field` value
+    (a story copied across two outlets joins them). None when every document stands alone."""
+    copies = duplicate_groups(config, train_df["id"])
+    if not config.data.group_field or "group" not in train_df:
+        return copies
+    named = pd.factorize(train_df["group"].fillna(train_df["id"]))[0]  # no value: on its own
+    if copies is None:
+        groups = named
+    else:  # connected components of the graph copy cluster — document — named group
+        n_copies = copies.max() + 1
+        graph = sp.coo_matrix(
+            (np.ones(len(copies)), (copies, n_copies + named)),
+            shape=(n_copies + named.max() + 1,) * 2,
+        )
+        groups = connected_components(graph, directed=False)[1][copies]
+    if len(np.unique(groups)) < config.model.cv:
+        raise UsageError(
+            f"data.group_field '{config.data.group_field}': {len(np.unique(groups))} groups in "
+            f"the training split, fewer than model.cv = {config.model.cv} folds"
+        )
+    return groups
+
+
 def fit_task(
     name: str,
     task: TaskConfig,
@@ -185,7 +212,7 @@ def train(
     features = features or load_features(config)
     cleaner = joblib.load(Path(config.paths.processed) / CLEANER)
     manifest_hash = json.loads((Path(config.paths.processed) / MANIFEST).read_text())["hash"]
-    groups = duplicate_groups(config, train_df["id"])
+    groups = cv_groups(config, train_df)
     trained: dict[str, TrainedTask] = {}
     for name, task in config.tasks.items():
         start = time.perf_counter()
@@ -203,6 +230,8 @@ def train(
             "id_field": config.data.id_field,
             "best_params": report["best_params"],
             "cv_metrics": report["cv_metrics"],
+            # documents kept together in cross-validation (copies, data.group_field); None: free
+            "cv_groups": None if groups is None else len(np.unique(groups)),
             "search": report["search"],
             "train_seconds": round(time.perf_counter() - start, 2),
             "n_train": len(train_df),

@@ -199,3 +199,28 @@ def test_config_selects_nbsvm_with_its_parameters() -> None:
     estimator = base_estimator(config, {"C": 0.3})
     assert isinstance(estimator, NBLinearSVC)
     assert (estimator.C, estimator.alpha, estimator.random_state) == (0.3, 0.5, config.seed)
+
+
+def test_cv_groups_join_copies_and_named_groups(tmp_path) -> None:
+    import json
+
+    import pandas as pd
+
+    from pipeline.train import cv_groups
+
+    config = Config.model_validate(
+        {"paths": {"processed": str(tmp_path)}, "data": {"group_field": "outlet"}}
+    )
+    frame = pd.DataFrame({"id": list("abcdefg"), "group": ["x", "x", "y", "z", None, "w", "v"]})
+    rows = [{"id": "d", "duplicate_of": "c"}]  # a copy across outlets y and z joins them
+    (tmp_path / "duplicates.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    groups = cv_groups(config, frame)
+    assert groups[0] == groups[1]
+    assert groups[2] == groups[3]
+    assert len(set(groups)) == 5  # {a,b} {c,d} {e: no outlet, alone} {f} {g}
+    (tmp_path / "duplicates.jsonl").unlink()
+    assert len(set(cv_groups(config, frame))) == 6
+    ungrouped = Config.model_validate({"paths": {"processed": str(tmp_path)}})
+    assert cv_groups(ungrouped, frame) is None
+    with pytest.raises(UsageError, match=r"fewer than model.cv = 3"):
+        cv_groups(config, frame.assign(group=["x"] * 7).iloc[:3])

@@ -327,3 +327,31 @@ def test_atomic_path_keeps_the_old_file_when_the_write_fails(tmp_path: Path) -> 
         raise RuntimeError("crash")
     assert target.read_text() == "old"
     assert list(tmp_path.iterdir()) == [target]
+
+
+def test_group_field_holds_out_whole_groups_and_trains_grouped(sample_workdir: Path) -> None:
+    """data.group_field: no outlet on both sides of the seeded split, and the training folds
+    keep each outlet together (the saved metadata counts the groups)."""
+    from pipeline.features import build_features
+    from pipeline.train import train
+
+    overrides = {"data.group_field": "source", "model.search": False, "mlflow.enabled": False}
+    config = load_config(Path("params.yaml"), overrides)
+    ingest(config)
+    train_df, test_df = load_split(config, "train"), load_split(config, "test")
+    assert set(train_df["group"].dropna()) & set(test_df["group"].dropna()) == set()
+    assert test_df["group"].nunique() >= 2
+    assert 0.1 < len(test_df) / (len(train_df) + len(test_df)) < 0.35  # whole outlets: rough
+    build_features(config)
+    metadata = train(config)["stance"].metadata
+    no_outlet = train_df["group"].isna().sum()
+    assert metadata["cv_groups"] == train_df["group"].nunique() + no_outlet
+    assert _split_ids({"data.group_field": "source", "seed": 7})["test"] != sorted(test_df["id"])
+
+
+def test_group_field_with_one_value_is_a_usage_error(sample_workdir: Path) -> None:
+    config = load_config(Path("params.yaml"), {"data.group_field": "date"})
+    frame = pd.read_json("data/raw/articles.jsonl", lines=True)
+    frame.assign(date="2024-01-01").to_json("data/raw/articles.jsonl", orient="records", lines=True)
+    with pytest.raises(UsageError, match="group_field 'date' has one value"):
+        ingest(config)
