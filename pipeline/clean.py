@@ -88,7 +88,11 @@ _NEEDS_FTFY = re.compile(
 )
 _FTFY_SEGMENT = 1_000_000  # ftfy's max_decode_length: it cuts longer lines
 _STRAIGHT_QUOTES = (("‘", "'"), ("’", "'"), ("“", '"'), ("”", '"'))
-_SPACES = re.compile(r"[ \t\u00a0\u2000-\u200b\u202f\u205f\u3000]+")
+# A run of spaces (tabs, no-break and other Unicode spaces) becomes one space. The pattern never
+# matches a lone plain space, so the word gaps are not each replaced by themselves: 2-3x faster
+# on long articles than `[...]+` for the same result.
+_SPACE = r"[ \t\u00a0\u2000-\u200b\u202f\u205f\u3000]"
+_SPACES = re.compile(rf"[\t\u00a0\u2000-\u200b\u202f\u205f\u3000]{_SPACE}*| {_SPACE}+")
 
 
 def line_key(line: str) -> str:

@@ -24,7 +24,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.clean import clean_document, fix_text, line_key
+from pipeline.clean import _SPACES, clean_document, fix_text, line_key
 from pipeline.config import load_config
 from pipeline.ingest import ingest
 
@@ -350,3 +350,10 @@ def test_fast_unicode_fix_equals_ftfy(text: str) -> None:
 @given(st.text(alphabet=st.characters(max_codepoint=127), max_size=40))
 def test_ascii_line_key_shortcut_equals_the_regex(line: str) -> None:
     assert line_key(line) == re.sub(r"\W+", " ", line.lower()).strip()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=" \t\u00a0\u2003\u200b\u3000ab\n", max_size=40))
+def test_space_runs_become_one_space_as_the_plain_pattern_does(text: str) -> None:
+    plain = re.sub(r"[ \t\u00a0\u2000-\u200b\u202f\u205f\u3000]+", " ", text)
+    assert _SPACES.sub(" ", text) == plain
