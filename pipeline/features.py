@@ -344,9 +344,8 @@ class WordTfidf(TransformerMixin, BaseEstimator):
         return index
 
     def __getstate__(self) -> dict[str, Any]:
-        state = super().__getstate__()
-        state.pop("_index", None)
-        return state
+        # a copy: object.__getstate__ hands out the live __dict__
+        return {k: v for k, v in super().__getstate__().items() if k != "_index"}
 
     def _weigh(self, T: sp.csr_matrix) -> sp.csr_matrix:
         """Counts to TF-IDF, the operations of scikit-learn's TfidfTransformer."""

@@ -50,6 +50,7 @@ def test_a_saved_vectorizer_transforms_alike_under_another_hash_seed(tmp_path) -
     path = tmp_path / "word.pkl"
     path.write_bytes(pickle.dumps(word))
     assert "_index" not in pickle.loads(path.read_bytes()).__dict__
+    assert "_index" in word.__dict__  # saving does not drop this process's index
     script = (
         "import pickle, sys, numpy as np; "
         f"w = pickle.load(open({str(path)!r}, 'rb')); "
