@@ -6,6 +6,7 @@ scores of documents the classifier was trained on, so the probabilities users se
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -24,7 +25,10 @@ def _decision(estimator: Any, X: Any) -> np.ndarray:
 
 def _fit_fold(estimator: Any, X: Any, Y: np.ndarray, train: np.ndarray, test: np.ndarray | None):
     """Fit on `train`; the decision scores of `test`, or the fitted model when `test` is None."""
-    with threadpool_limits(1):
+    with threadpool_limits(1), warnings.catch_warnings():
+        # a rare label missing from a fold's training part is scored as a constant, and its
+        # calibration and threshold learn that: the one-vs-rest warning per fold is only noise
+        warnings.filterwarnings("ignore", "Label .* is present in all training examples")
         fitted = clone(estimator).fit(X[train], Y[train])
         return test, fitted if test is None else _decision(fitted, X[test])
 

@@ -206,3 +206,23 @@ def test_saved_pipeline_scores_raw_text(trained_workdir: Path) -> None:
     assert (decided.sum(axis=1) >= 1).all()
     labels = np.asarray(topic[-1].classes_)
     assert "economy" in labels[decided[1].astype(bool)]
+
+
+def test_a_label_missing_from_a_fold_fits_without_warning_noise() -> None:
+    """Reuters has labels with one example: folds without it must not print a warning each."""
+    import warnings
+
+    from sklearn.multiclass import OneVsRestClassifier
+    from sklearn.svm import LinearSVC
+
+    from pipeline.classifier import cv_fit
+
+    rng = np.random.default_rng(0)
+    X = rng.random((30, 4))
+    Y = np.zeros((30, 2), dtype=int)
+    Y[::2, 0] = 1
+    Y[0, 1] = 1  # one positive: two of the three folds train without it
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        scores, _ = cv_fit([OneVsRestClassifier(LinearSVC())], X, Y, folds=3, seed=0, n_jobs=1)
+    assert scores[0].shape == (30, 2)
