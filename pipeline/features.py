@@ -20,11 +20,11 @@ from sklearn.feature_extraction.text import (
     ENGLISH_STOP_WORDS,
     TfidfTransformer,
     TfidfVectorizer,
-    strip_accents_unicode,
 )
 from sklearn.pipeline import FeatureUnion
 from sklearn.utils.validation import check_is_fitted
 
+from pipeline.accents import strip_accents
 from pipeline.config import Config, FeaturesConfig
 from pipeline.ingest import MANIFEST, load_split
 from pipeline.io.writers import atomic_path, write_json
@@ -53,7 +53,7 @@ class PrefixStems:
 
     def __call__(self, text: str) -> list[str]:
         n = self.chars
-        words = self._TOKEN.findall(strip_accents_unicode(text.lower()))
+        words = self._TOKEN.findall(strip_accents(text.lower()))
         return [w[:n] for w in words if w not in ENGLISH_STOP_WORDS]
 
 
@@ -263,10 +263,15 @@ class WordTfidf(TransformerMixin, BaseEstimator):
         )
 
     def _analyzer(self) -> Callable[[str], tuple[list[str], list[str]]]:
-        """A document's words and its n-grams of 2+ words: scikit-learn's preprocessing and
-        tokenizer, and the same n-grams, joined by `map` and `zip` rather than one by one."""
-        base = self._vectorizer()
-        preprocess, tokenize = base.build_preprocessor(), base.build_tokenizer()
+        """A document's words and its n-grams of 2+ words: scikit-learn's preprocessing (its
+        accent stripping done by `strip_accents`, faster) and tokenizer, and the same n-grams,
+        joined by `map` and `zip` rather than one by one."""
+        tokenize = self._vectorizer().build_tokenizer()
+        lowercase = self.lowercase
+
+        def preprocess(doc: str) -> str:
+            return strip_accents(doc.lower() if lowercase else doc)
+
         min_n, max_n = self.ngram_range
         if not 1 <= min_n <= max_n:
             raise ValueError(f"invalid ngram_range {self.ngram_range}: need 1 <= min <= max")
