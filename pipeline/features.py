@@ -8,7 +8,7 @@ from array import array
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from itertools import repeat
+from itertools import islice, repeat
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +28,10 @@ from pipeline.accents import strip_accents
 from pipeline.config import Config, FeaturesConfig
 from pipeline.ingest import MANIFEST, load_split
 from pipeline.io.writers import atomic_path, write_json
-from pipeline.term_index import TermIndex
+from pipeline.term_index import TermIndex, ngram_codes
 
 FEATURES_DIR = "features"
+_TRANSFORM_CHUNK = 2000  # documents counted together by `WordTfidf.transform`
 # part of the cache stamp: bump it when a code change alters the features of the same data and
 # config, so that cached features from before are rebuilt
 FEATURES_CODE = 2
@@ -262,22 +263,28 @@ class WordTfidf(TransformerMixin, BaseEstimator):
             **params,
         )
 
-    def _analyzer(self) -> Callable[[str], tuple[list[str], list[str]]]:
-        """A document's words and its n-grams of 2+ words: scikit-learn's preprocessing (its
-        accent stripping done by `strip_accents`, faster) and tokenizer, and the same n-grams,
-        joined by `map` and `zip` rather than one by one."""
+    def _tokenizer(self) -> Callable[[str], list[str]]:
+        """A document's words: scikit-learn's preprocessing (its accent stripping done by
+        `strip_accents`, faster) and tokenizer."""
         tokenize = self._vectorizer().build_tokenizer()
         lowercase = self.lowercase
-
-        def preprocess(doc: str) -> str:
-            return strip_accents(doc.lower() if lowercase else doc)
-
         min_n, max_n = self.ngram_range
         if not 1 <= min_n <= max_n:
             raise ValueError(f"invalid ngram_range {self.ngram_range}: need 1 <= min <= max")
 
+        def words(doc: str) -> list[str]:
+            return tokenize(strip_accents(doc.lower() if lowercase else doc))
+
+        return words
+
+    def _analyzer(self) -> Callable[[str], tuple[list[str], list[str]]]:
+        """A document's words and its n-grams of 2+ words, the n-grams joined by `map` and `zip`
+        rather than one by one."""
+        tokenize = self._tokenizer()
+        min_n, max_n = self.ngram_range
+
         def analyze(doc: str) -> tuple[list[str], list[str]]:
-            tokens = tokenize(preprocess(doc))
+            tokens = tokenize(doc)
             ngrams: list[str] = []
             for n in range(max(min_n, 2), max_n + 1):
                 ngrams += map(" ".join, zip(*(tokens[i:] for i in range(n)), strict=False))
@@ -330,14 +337,43 @@ class WordTfidf(TransformerMixin, BaseEstimator):
     def transform(self, X: Any) -> sp.csr_matrix:
         check_is_fitted(self, "vectorizer_")
         _check_documents(X)
-        analyze = self._analyzer()
+        index = self._term_index()
+        if isinstance(index, TermIndex):
+            docs = iter(X)
+            chunks = []  # a bounded amount of per-token arrays at a time
+            while chunk := list(islice(docs, _TRANSFORM_CHUNK)):
+                chunks.append(self._count_codes(chunk, index))
+            T = sp.vstack(chunks, format="csr") if chunks else sp.csr_matrix((0, index.size))
+        else:
+            analyze = self._analyzer()
 
-        def all_terms(doc: str) -> list[list[str]]:
-            words, ngrams = analyze(doc)
-            return [words + ngrams]
+            def all_terms(doc: str) -> list[list[str]]:
+                words, ngrams = analyze(doc)
+                return [words + ngrams]
 
-        (T,) = count_terms(X, all_terms, [self._term_index()])
+            (T,) = count_terms(X, all_terms, [index])
         return self._blocks(self._weigh(T))
+
+    def _count_codes(self, docs: list[str], index: TermIndex) -> sp.csr_matrix:
+        """Term counts of `docs` by code (`term_index.ngram_codes`): each document's tokens are
+        hashed once, and its n-grams are never built as strings nor counted one by one."""
+        tokenize = self._tokenizer()
+        hashes, starts = array("q"), array("q", [0])
+        for doc in docs:
+            if not isinstance(doc, str):
+                raise ValueError(f"documents must be strings, got {type(doc).__name__}")
+            hashes.extend(map(hash, tokenize(doc)))
+            starts.append(len(hashes))
+        lengths = np.diff(np.frombuffer(starts, np.int64))
+        doc_of = np.repeat(np.arange(len(docs)), lengths)
+        codes, rows = ngram_codes(np.frombuffer(hashes, np.int64), doc_of, self.ngram_range)
+        columns = index.columns(codes)
+        known = columns >= 0
+        ones = np.ones(int(known.sum()))
+        # from (row, column) pairs: scipy sums the repeats into counts
+        T = sp.csr_matrix((ones, (rows[known], columns[known])), shape=(len(docs), index.size))
+        T.sort_indices()
+        return T
 
     def _term_index(self) -> Vocabulary:
         """The vocabulary's `TermIndex`, built once per process (string hashes are salted per

@@ -68,3 +68,24 @@ def test_a_refit_forgets_the_previous_index() -> None:
     word.transform(["alpha"])
     word.fit(["delta epsilon", "epsilon zeta"])
     assert word.transform(["delta"]).nnz == 1
+
+
+def test_ngram_codes_are_the_codes_of_the_joined_terms_within_each_document() -> None:
+    from pipeline.term_index import ngram_codes, term_codes
+
+    docs = [["arms", "deal", "signed"], ["talks", "stall"], [], ["lone"]]
+    hashes = np.array([hash(w) for doc in docs for w in doc], np.int64)
+    doc_of = np.repeat(np.arange(len(docs)), [len(doc) for doc in docs])
+    codes, rows = ngram_codes(hashes, doc_of, (1, 3))
+    expected = [
+        (row, " ".join(doc[i : i + n]))
+        for row, doc in enumerate(docs)
+        for n in (1, 2, 3)
+        for i in range(len(doc) - n + 1)
+    ]  # no "signed talks": n-grams never cross documents
+    terms = [term for _, term in expected]
+    assert sorted(zip(rows.tolist(), codes.tolist(), strict=True)) == sorted(
+        zip([row for row, _ in expected], term_codes(terms).tolist(), strict=True)
+    )
+    bigrams, bigram_rows = ngram_codes(hashes, doc_of, (2, 2))
+    assert bigram_rows.tolist() == [0, 0, 1] and len(set(bigrams.tolist())) == 3
