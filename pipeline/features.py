@@ -160,20 +160,17 @@ def _growing_vocabulary() -> defaultdict[str, int]:
     return vocabulary
 
 
-Vocabulary = dict[str, int] | TermIndex
-
-
 def count_terms(
     docs: Iterable[str],
     analyze: Callable[[str], Sequence[list[str]]],
-    vocabularies: Sequence[Vocabulary],
+    vocabularies: Sequence[dict[str, int]],
 ) -> list[sp.csr_matrix]:
     """Each document's term counts in each vocabulary (`analyze` gives one term list per
     vocabulary): a growing vocabulary (`_growing_vocabulary`) takes in new terms, a plain one
-    or a `TermIndex` of one ignores them. What CountVectorizer does, faster: a Counter counts a
-    document's terms in C and each distinct term is looked up once, where scikit-learn looks up
-    every occurrence in a Python loop and pays a KeyError for each unknown one. A `TermIndex`
-    collects the terms' hashes and looks them all up at the end, in a few vectorised steps."""
+    ignores them. What CountVectorizer does, faster: a Counter counts a document's terms in C and
+    each distinct term is looked up once, where scikit-learn looks up every occurrence in a
+    Python loop and pays a KeyError for each unknown one. (`WordTfidf.transform` goes further,
+    with a `TermIndex`.)"""
     columns = [array("q") for _ in vocabularies]
     counts = [array("q") for _ in vocabularies]
     indptr = [array("q", [0]) for _ in vocabularies]
@@ -183,29 +180,21 @@ def count_terms(
         for k, terms in enumerate(analyze(doc)):
             counted = Counter(terms)
             vocabulary = vocabularies[k]
-            if isinstance(vocabulary, TermIndex):
-                columns[k].extend(map(hash, counted))
-            elif isinstance(vocabulary, defaultdict):
+            if isinstance(vocabulary, defaultdict):
                 columns[k].extend(map(vocabulary.__getitem__, counted))
             else:
                 columns[k].extend(map(vocabulary.get, counted, repeat(-1)))
             counts[k].extend(counted.values())
             indptr[k].append(len(columns[k]))
     return [
-        _csr(*entries, vocabulary)
+        _csr(*entries, len(vocabulary))
         for *entries, vocabulary in zip(columns, counts, indptr, vocabularies, strict=True)
     ]
 
 
-def _csr(columns: array, counts: array, indptr: array, vocabulary: Vocabulary) -> sp.csr_matrix:
-    """A CSR count matrix from each row's (column, count) entries, unknown terms (-1) left out;
-    with a `TermIndex`, the entries hold the terms' hashes, looked up here."""
+def _csr(columns: array, counts: array, indptr: array, width: int) -> sp.csr_matrix:
+    """A CSR count matrix from each row's (column, count) entries, unknown terms (-1) left out."""
     cols = np.frombuffer(columns, dtype=np.int64)
-    if isinstance(vocabulary, TermIndex):
-        cols = vocabulary.columns(cols)
-        width = vocabulary.size
-    else:
-        width = len(vocabulary)
     values = np.frombuffer(counts, dtype=np.int64).astype(np.float64)
     starts = np.frombuffer(indptr, dtype=np.int64)
     known = cols >= 0
@@ -375,7 +364,7 @@ class WordTfidf(TransformerMixin, BaseEstimator):
         T.sort_indices()
         return T
 
-    def _term_index(self) -> Vocabulary:
+    def _term_index(self) -> TermIndex | dict[str, int]:
         """The vocabulary's `TermIndex`, built once per process (string hashes are salted per
         process, so it is never pickled: see `__getstate__`); the dict if hashes collide."""
         index = self.__dict__.get("_index")

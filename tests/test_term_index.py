@@ -89,3 +89,13 @@ def test_ngram_codes_are_the_codes_of_the_joined_terms_within_each_document() ->
     )
     bigrams, bigram_rows = ngram_codes(hashes, doc_of, (2, 2))
     assert bigram_rows.tolist() == [0, 0, 1] and len(set(bigrams.tolist())) == 3
+
+
+def test_colliding_codes_fall_back_to_the_dict(monkeypatch) -> None:
+    """A vocabulary whose codes collide (never seen: 64-bit hashes) is looked up by the dict."""
+    docs = ["the army signed an arms deal", "talks on the arms deal stall", "a deal on grain"]
+    expected = WordTfidf(min_df=1).fit(docs).transform(docs).toarray()
+    monkeypatch.setattr(TermIndex, "build", classmethod(lambda cls, vocabulary: None))
+    word = WordTfidf(min_df=1).fit(docs)
+    assert np.array_equal(word.transform(docs).toarray(), expected)
+    assert isinstance(word._term_index(), dict)
