@@ -21,10 +21,10 @@ _EMPTY = -1  # a free slot's value: columns are >= 0
 
 
 class TermIndex:
-    """Term → column for a fixed vocabulary, looked up by the terms' 64-bit hashes.
+    """Term → column for a fixed vocabulary, looked up by the terms' 64-bit codes.
 
-    Two known terms never share a slot (`build` refuses a vocabulary whose hashes collide). An
-    unknown term is taken for a known one only if its 64-bit hash equals that term's: with 500k
+    Two known terms never share a slot (`build` refuses a vocabulary whose codes collide). An
+    unknown term is taken for a known one only if its 64-bit code equals that term's: with 500k
     terms, a chance of about 3e-14 per lookup.
     """
 
