@@ -29,8 +29,8 @@ from pipeline.dedup import find_configured
 CORPUS = "article_bias_allsides"
 FILES = ("train", "dev", "extra", "test")
 EDIT_FRACTION = 0.05
-QUICK_DOCS = 3000  # quick mode: the first articles of each file, this many in all
-QUICK_COPIES = 300
+QUICK_DOCS = 2000  # quick mode: the first articles of each file, this many in all
+QUICK_COPIES = 200
 FULL_COPIES = 2000
 
 
