@@ -6,7 +6,7 @@ import json
 import re
 from array import array
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice, repeat
 from pathlib import Path
@@ -174,9 +174,7 @@ def count_terms(
     columns = [array("q") for _ in vocabularies]
     counts = [array("q") for _ in vocabularies]
     indptr = [array("q", [0]) for _ in vocabularies]
-    for doc in docs:
-        if not isinstance(doc, str):
-            raise ValueError(f"documents must be strings, got {type(doc).__name__}")
+    for doc in _strings(docs):
         for k, terms in enumerate(analyze(doc)):
             counted = Counter(terms)
             vocabulary = vocabularies[k]
@@ -190,6 +188,14 @@ def count_terms(
         _csr(*entries, len(vocabulary))
         for *entries, vocabulary in zip(columns, counts, indptr, vocabularies, strict=True)
     ]
+
+
+def _strings(docs: Iterable[Any]) -> Iterator[str]:
+    """The documents, each checked to be a string as it comes."""
+    for doc in docs:
+        if not isinstance(doc, str):
+            raise ValueError(f"documents must be strings, got {type(doc).__name__}")
+        yield doc
 
 
 def _csr(columns: array, counts: array, indptr: array, width: int) -> sp.csr_matrix:
@@ -348,9 +354,7 @@ class WordTfidf(TransformerMixin, BaseEstimator):
         hashed once, and its n-grams are never built as strings nor counted one by one."""
         tokenize = self._tokenizer()
         hashes, starts = array("q"), array("q", [0])
-        for doc in docs:
-            if not isinstance(doc, str):
-                raise ValueError(f"documents must be strings, got {type(doc).__name__}")
+        for doc in _strings(docs):
             hashes.extend(map(hash, tokenize(doc)))
             starts.append(len(hashes))
         lengths = np.diff(np.frombuffer(starts, np.int64))
