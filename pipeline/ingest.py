@@ -326,9 +326,7 @@ def _split(rows: list[_Row], duplicates: dict[str, dict[str, Any]], config: Conf
     originals = [r for r in rows if r.id not in duplicates]
     keys = _strata([r.labels[first_task] for r in originals])
     n_test = max(1, round(config.data.test_size * len(originals)))
-    splitter: Any = StratifiedShuffleSplit(1, test_size=n_test, random_state=config.seed)
-    if min(Counter(keys).values()) < 2 or len(set(keys)) > n_test:
-        splitter = ShuffleSplit(1, test_size=n_test, random_state=config.seed)
+    splitter: Any
     groups = None
     if config.data.group_field:
         groups = [r.group or r.id for r in originals]  # no value: a group of its own
@@ -338,6 +336,10 @@ def _split(rows: list[_Row], duplicates: dict[str, dict[str, Any]], config: Conf
                 "records: holding out whole groups needs two or more (or give data.test)"
             )
         splitter = GroupShuffleSplit(1, test_size=config.data.test_size, random_state=config.seed)
+    elif min(Counter(keys).values()) < 2 or len(set(keys)) > n_test:
+        splitter = ShuffleSplit(1, test_size=n_test, random_state=config.seed)
+    else:
+        splitter = StratifiedShuffleSplit(1, test_size=n_test, random_state=config.seed)
     test_ids: set[str] = set()
     if len(originals) > 1:  # a single distinct article (with its copies) cannot be held out
         _, test_idx = next(splitter.split(np.zeros(len(keys)), keys, groups))

@@ -135,9 +135,10 @@ def cv_groups(config: Config, train_df: pd.DataFrame) -> np.ndarray | None:
             shape=(n_copies + named.max() + 1,) * 2,
         )
         groups = connected_components(graph, directed=False)[1][copies]
-    if len(np.unique(groups)) < config.model.cv:
+    n_groups = len(np.unique(groups))
+    if n_groups < config.model.cv:
         raise UsageError(
-            f"data.group_field '{config.data.group_field}': {len(np.unique(groups))} groups in "
+            f"data.group_field '{config.data.group_field}': {n_groups} groups in "
             f"the training split, fewer than model.cv = {config.model.cv} folds"
         )
     return groups
