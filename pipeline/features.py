@@ -370,7 +370,7 @@ class WordTfidf(TransformerMixin, BaseEstimator):
 
     def _term_index(self) -> TermIndex | dict[str, int]:
         """The vocabulary's `TermIndex`, built once per process (string hashes are salted per
-        process, so it is never pickled: see `__getstate__`); the dict if hashes collide."""
+        process, so it is never pickled: see `__getstate__`); the dict if codes collide."""
         index = self.__dict__.get("_index")
         if index is None:
             index = TermIndex.build(self.vocabulary_) or self.vocabulary_

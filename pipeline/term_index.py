@@ -40,41 +40,41 @@ class TermIndex:
         the dict)."""
         codes = term_codes(list(vocabulary))
         columns = np.fromiter(vocabulary.values(), np.int64, len(vocabulary))
-        return cls.from_hashes(codes, columns)
+        return cls.from_codes(codes, columns)
 
     @classmethod
-    def from_hashes(cls, hashes: np.ndarray, columns: np.ndarray) -> TermIndex | None:
-        """The index of terms given by their hashes; None if two hashes are equal."""
-        ordered = np.sort(hashes)
+    def from_codes(cls, codes: np.ndarray, columns: np.ndarray) -> TermIndex | None:
+        """The index of terms given by their codes (`term_codes`); None if two are equal."""
+        ordered = np.sort(codes)
         if (ordered[1:] == ordered[:-1]).any():
             return None
-        size = 1 << max(4, (2 * len(hashes) - 1).bit_length())  # at most half full
+        size = 1 << max(4, (2 * len(codes) - 1).bit_length())  # at most half full
         keys = np.zeros(size, np.int64)
         values = np.full(size, _EMPTY, np.int64)
         mask = size - 1
-        slots = hashes & mask
-        pending = np.arange(len(hashes))
+        slots = codes & mask
+        pending = np.arange(len(codes))
         claim = np.full(size, -1, np.int64)
         while pending.size:  # linear probing, one vectorised round per probe step
             at = slots[pending]
             free = values[at] == _EMPTY
             claim[at[free]] = pending[free]  # of terms wanting one free slot, one gets it
             won = free & (claim[at] == pending)
-            keys[at[won]] = hashes[pending[won]]
+            keys[at[won]] = codes[pending[won]]
             values[at[won]] = columns[pending[won]]
             pending, at = pending[~won], at[~won]
             slots[pending] = (at + 1) & mask  # every slot they wanted is taken now
-        return cls(keys, values, len(hashes))
+        return cls(keys, values, len(codes))
 
-    def columns(self, hashes: np.ndarray) -> np.ndarray:
-        """Each hash's column, -1 for terms not in the vocabulary."""
-        out = np.full(hashes.shape, _EMPTY, np.int64)
-        slots = hashes & self.mask
-        todo = np.arange(hashes.size)
+    def columns(self, codes: np.ndarray) -> np.ndarray:
+        """Each code's column, -1 for terms not in the vocabulary."""
+        out = np.full(codes.shape, _EMPTY, np.int64)
+        slots = codes & self.mask
+        todo = np.arange(codes.size)
         while todo.size:
             at = slots[todo]
             found = self.values[at]
-            hit = (self.keys[at] == hashes[todo]) & (found != _EMPTY)
+            hit = (self.keys[at] == codes[todo]) & (found != _EMPTY)
             out[todo[hit]] = found[hit]
             todo = todo[~hit & (found != _EMPTY)]  # occupied by another term: probe on
             slots[todo] = (slots[todo] + 1) & self.mask

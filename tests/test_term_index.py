@@ -26,14 +26,14 @@ def test_columns_match_the_dict_for_known_and_unknown_terms() -> None:
 def test_long_probe_chains_are_followed() -> None:
     """Hashes that all start at slot 0 fill one run of slots; each is still found."""
     n = 300
-    index = TermIndex.from_hashes(np.arange(n, dtype=np.int64) * 1024, np.arange(n) + 7)
+    index = TermIndex.from_codes(np.arange(n, dtype=np.int64) * 1024, np.arange(n) + 7)
     assert index is not None and len(index.keys) == 1024
     queries = np.array([0, 1024 * 299, 1024 * 300, 5, -1024], dtype=np.int64)
     assert index.columns(queries).tolist() == [7, 306, -1, -1, -1]
 
 
-def test_colliding_hashes_are_refused() -> None:
-    assert TermIndex.from_hashes(np.array([3, 9, 3]), np.array([0, 1, 2])) is None
+def test_colliding_codes_are_refused() -> None:
+    assert TermIndex.from_codes(np.array([3, 9, 3]), np.array([0, 1, 2])) is None
 
 
 def test_an_empty_vocabulary_finds_nothing() -> None:
