@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from array import array
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -24,11 +23,11 @@ from sklearn.feature_extraction.text import (
 from sklearn.pipeline import FeatureUnion
 from sklearn.utils.validation import check_is_fitted
 
-from pipeline.accents import strip_accents
 from pipeline.config import Config, FeaturesConfig
 from pipeline.ingest import MANIFEST, load_split
 from pipeline.io.writers import atomic_path, write_json
 from pipeline.term_index import TermIndex, ngram_codes
+from pipeline.tokens import word_tokenizer
 
 FEATURES_DIR = "features"
 _TRANSFORM_CHUNK = 2000  # documents counted together by `WordTfidf.transform`
@@ -47,15 +46,12 @@ class PrefixStems:
     """Words cut to their first `chars` characters, English stop words left out: the cheapest
     stemmer, and for matching a headline to a body a good one ("attack" meets "attacked")."""
 
-    _TOKEN = re.compile(r"(?u)\b\w\w+\b")
-
     def __init__(self, chars: int) -> None:
         self.chars = chars
 
     def __call__(self, text: str) -> list[str]:
         n = self.chars
-        words = self._TOKEN.findall(strip_accents(text.lower()))
-        return [w[:n] for w in words if w not in ENGLISH_STOP_WORDS]
+        return [w[:n] for w in word_tokenizer()(text) if w not in ENGLISH_STOP_WORDS]
 
 
 class PairSimilarity(TransformerMixin, BaseEstimator):
@@ -259,18 +255,12 @@ class WordTfidf(TransformerMixin, BaseEstimator):
         )
 
     def _tokenizer(self) -> Callable[[str], list[str]]:
-        """A document's words: scikit-learn's preprocessing (its accent stripping done by
-        `strip_accents`, faster) and tokenizer."""
-        tokenize = self._vectorizer().build_tokenizer()
-        lowercase = self.lowercase
+        """A document's words: scikit-learn's preprocessing and tokenizer, done faster by
+        `tokens.word_tokenizer`."""
         min_n, max_n = self.ngram_range
         if not 1 <= min_n <= max_n:
             raise ValueError(f"invalid ngram_range {self.ngram_range}: need 1 <= min <= max")
-
-        def words(doc: str) -> list[str]:
-            return tokenize(strip_accents(doc.lower() if lowercase else doc))
-
-        return words
+        return word_tokenizer(self.lowercase)
 
     def _analyzer(self) -> Callable[[str], tuple[list[str], list[str]]]:
         """A document's words and its n-grams of 2+ words, the n-grams joined by `map` and `zip`

@@ -1,0 +1,48 @@
+"""scikit-learn's word tokenizer, same tokens, about 3x faster on news text.
+
+`TfidfVectorizer` lowercases, strips accents (`strip_accents="unicode"`) and takes the runs of
+two or more word characters (`(?u)\\b\\w\\w+\\b`), a Python regex scan costing about 200 µs per
+20 Newsgroups post. When no character of a text is both a word character and outside ASCII (most
+English news, once its accents are stripped), the word characters are exactly `[A-Za-z0-9_]`: one
+`bytes.translate` turns every other byte into a space, and `split` cuts the words in C.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from functools import cache
+
+from pipeline.accents import strip_accents
+
+TOKEN_PATTERN = r"(?u)\b\w\w+\b"  # scikit-learn's default `token_pattern`
+_TOKEN = re.compile(TOKEN_PATTERN)
+_WIDE_WORD_CHAR = re.compile(r"[^\W\x00-\x7f]")  # a word character outside ASCII
+
+
+@cache
+def _word_bytes(lowercase: bool) -> bytes:
+    """A `bytes.translate` table: ASCII word characters kept (lowercased if asked), every other
+    byte (each byte of a multi-byte UTF-8 character too) a space."""
+    table = bytearray(b" " * 256)
+    for c in range(128):
+        char = chr(c)
+        if char.isalnum() or char == "_":
+            table[c] = ord(char.lower() if lowercase else char)
+    return bytes(table)
+
+
+def word_tokenizer(lowercase: bool = True) -> Callable[[str], list[str]]:
+    """A text's words as `TfidfVectorizer(lowercase=lowercase, strip_accents="unicode")` finds
+    them with its default token pattern (tested on every corpus and with hypothesis)."""
+    table = _word_bytes(lowercase)
+
+    def words(text: str) -> list[str]:
+        if not text.isascii():
+            text = strip_accents(text.lower() if lowercase else text)
+            if _WIDE_WORD_CHAR.search(text) is not None:
+                return _TOKEN.findall(text)
+        ascii_words = text.encode("utf-8", "surrogatepass").translate(table).decode("ascii")
+        return [w for w in ascii_words.split() if len(w) > 1]
+
+    return words
