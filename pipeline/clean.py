@@ -11,6 +11,7 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from functools import cache
 from typing import Any
 
 import ftfy
@@ -81,11 +82,13 @@ _NON_WORD = re.compile(r"\W+")
 _ASCII_KEY = bytes(
     ord(chr(c).lower()) if chr(c).isalnum() or chr(c) == "_" else ord(" ") for c in range(256)
 )
+_ASCII_LINE_KEYS = _ASCII_KEY[:10] + b"\n" + _ASCII_KEY[11:]  # the same, line breaks kept
 # Anything but printable ASCII, tab, newline, dashes, curly quotes and the ellipsis, or an HTML
 # entity as ftfy finds them. Text without these is safe from mojibake (see `fix_text`).
 _NEEDS_FTFY = re.compile(
     rf"[^\t\n\x20-\x7e\u2013\u2014\u2018\u2019\u201c\u201d\u2026]|{HTML_ENTITY_RE.pattern}"
 )
+_PLAIN_ASCII = bytes(range(0x20, 0x7F)) + b"\t\n"  # what _NEEDS_FTFY accepts of ASCII
 _FTFY_SEGMENT = 1_000_000  # ftfy's max_decode_length: it cuts longer lines
 _STRAIGHT_QUOTES = (("‘", "'"), ("’", "'"), ("“", '"'), ("”", '"'))
 # A run of spaces (tabs, no-break and other Unicode spaces) becomes one space. The pattern never
@@ -93,6 +96,34 @@ _STRAIGHT_QUOTES = (("‘", "'"), ("’", "'"), ("“", '"'), ("”", '"'))
 # on long articles than `[...]+` for the same result.
 _WIDE_SPACES = r"\t\u00a0\u2000-\u200b\u202f\u205f\u3000"  # every space but the plain one
 _SPACES = re.compile(rf"[{_WIDE_SPACES}][ {_WIDE_SPACES}]*| [ {_WIDE_SPACES}]+")
+_SPACE_RUNS = re.compile("  +")
+
+
+def _squeeze_spaces(text: str) -> str:
+    """Every run of spaces (tabs, no-break and other Unicode spaces) as one plain space."""
+    if text.isascii():  # its only wide space is the tab: a search for two spaces is far faster
+        return _SPACE_RUNS.sub(" ", text.replace("\t", " "))
+    return _SPACES.sub(" ", text)
+
+
+def _line_keys(lines: list[str]) -> list[str]:
+    """`line_key` of each line; for an ASCII text, one `bytes.translate` for all its lines."""
+    text = "\n".join(lines)
+    if not lines or not text.isascii():
+        return [line_key(line) for line in lines]
+    keyed = text.encode("ascii").translate(_ASCII_LINE_KEYS).decode("ascii")
+    return [" ".join(key.split()) for key in keyed.split("\n")]
+
+
+@cache
+def _line_gate(boilerplate_patterns: bool, captions: bool) -> re.Pattern[str] | None:
+    """One pattern that every line some enabled line-start pattern matches also matches."""
+    patterns = [UI_PREFIXES, BOILERPLATE_LINE] if boilerplate_patterns else []
+    patterns += [CAPTION_LINE] if captions else []
+    if not patterns:
+        return None
+    # UI_PREFIXES and BOILERPLATE_LINE ignore case; CAPTION_LINE's letters are in (?i:) already
+    return re.compile("|".join(f"(?:{p.pattern})" for p in patterns), re.IGNORECASE)
 
 
 def line_key(line: str) -> str:
@@ -120,16 +151,20 @@ def clean_document(
         if stats is not None and fixed != unicodedata.normalize("NFC", text):
             stats["unicode_fixed_docs"] += 1
         text = fixed
-    lines = [line.strip() for line in _SPACES.sub(" ", text.replace("\r", "\n")).split("\n")]
+    lines = [line.strip() for line in _squeeze_spaces(text.replace("\r", "\n")).split("\n")]
     credit = _credit_flags(lines) if captions else []
     next_credit = _next_credit_flags(lines, credit) if captions else []
+    keys = _line_keys(lines)
+    gate = _line_gate(boilerplate_patterns, captions)
     kept: list[str] = []
     seen: set[str] = set()
     for i, line in enumerate(lines):
         if not line:
             continue
+        # most lines start like no pattern: one match tells, instead of one per pattern
+        special = gate is not None and gate.match(line) is not None
         prefix = None
-        if boilerplate_patterns:
+        if boilerplate_patterns and special:
             prefix = UI_PREFIXES.match(line)
             if prefix:
                 _count(stats, "boilerplate_prefixes", removed, prefix.group(0).strip())
@@ -144,7 +179,7 @@ def clean_document(
             continue
         if captions and (
             next_credit[i]
-            or CAPTION_LINE.match(line)
+            or (special and CAPTION_LINE.match(line))
             or (
                 line.endswith(")")
                 and len(line.split()) <= _BOILERPLATE_MAX_WORDS
@@ -153,7 +188,7 @@ def clean_document(
         ):
             _count(stats, "caption_lines", removed, line)
             continue
-        key = line_key(line)
+        key = line_key(line) if prefix else keys[i]
         if learned_lines and key in learned_lines:
             _count(stats, "learned_boilerplate_lines", removed, line)
             continue
@@ -176,7 +211,10 @@ def fix_text(text: str) -> str:
     given to ftfy whole.
     Tests check the result equals `ftfy.fix_text`.
     """
-    if _NEEDS_FTFY.search(text) is None:
+    if text.isascii() and "&" not in text:  # the same test as _NEEDS_FTFY, in C
+        if not text.encode("ascii").translate(None, _PLAIN_ASCII):
+            return text
+    elif _NEEDS_FTFY.search(text) is None:
         return _straighten_quotes(text)
     lines = text.split("\n")
     if max(map(len, lines)) >= _FTFY_SEGMENT:

@@ -24,7 +24,17 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.clean import _SPACES, clean_document, fix_text, line_key
+from pipeline.clean import (
+    BOILERPLATE_LINE,
+    CAPTION_LINE,
+    UI_PREFIXES,
+    _line_gate,
+    _line_keys,
+    _squeeze_spaces,
+    clean_document,
+    fix_text,
+    line_key,
+)
 from pipeline.config import load_config
 from pipeline.ingest import ingest
 
@@ -335,6 +345,8 @@ _FRAGMENTS = [
     "\u00a0",
     "ﬁ",
     "\x1b[31m",
+    "\x7f",
+    "\x0c",
     "\u2028",
 ]
 
@@ -356,4 +368,48 @@ def test_ascii_line_key_shortcut_equals_the_regex(line: str) -> None:
 @given(st.text(alphabet=" \t\u00a0\u2003\u200b\u3000ab\n", max_size=40))
 def test_space_runs_become_one_space_as_the_plain_pattern_does(text: str) -> None:
     plain = re.sub(r"[ \t\u00a0\u2000-\u200b\u202f\u205f\u3000]+", " ", text)
-    assert _SPACES.sub(" ", text) == plain
+    assert _squeeze_spaces(text) == plain
+    assert _squeeze_spaces(text.encode("ascii", "ignore").decode()) == re.sub(
+        r"[ \t]+", " ", text.encode("ascii", "ignore").decode()
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(alphabet="aZ9_ .,'-\tÉé’\x1c", max_size=12), max_size=8))
+def test_line_keys_of_a_text_are_each_lines_key(lines: list[str]) -> None:
+    assert _line_keys(lines) == [line_key(line) for line in lines]
+
+
+_LINE_STARTS = [
+    "Share this",
+    "share on ",
+    "Advertisement",
+    "Skip to main content",
+    "Loading...",
+    "Read also: ",
+    "Related stories:",
+    "(Photos: ",
+    "© 2024 ",
+    "Copyright (c) ",
+    "Image caption, ",
+    "CAPTION: ",
+    "Twitter | Facebook",
+    "We’re here to listen",
+    "The minister ",
+    "said ",
+    " ",
+    ",",
+]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(_LINE_STARTS), min_size=1, max_size=4).map("".join))
+def test_the_line_gate_lets_through_every_line_a_pattern_matches(line: str) -> None:
+    """`clean_document` tries the line patterns only on lines its one gate pattern matches."""
+    line = line.strip()
+    for boilerplate, captions in [(True, True), (True, False), (False, True)]:
+        gate = _line_gate(boilerplate, captions)
+        patterns = [UI_PREFIXES, BOILERPLATE_LINE] * boilerplate + [CAPTION_LINE] * captions
+        if any(p.match(line) for p in patterns):
+            assert gate is not None and gate.match(line), line
+    assert _line_gate(False, False) is None
