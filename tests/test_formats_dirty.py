@@ -25,11 +25,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.clean import (
+    _NEEDS_FTFY,
     BOILERPLATE_LINE,
     CAPTION_LINE,
     UI_PREFIXES,
     _line_gate,
     _line_keys,
+    _needs_ftfy,
     _squeeze_spaces,
     clean_document,
     fix_text,
@@ -359,8 +361,17 @@ def test_fast_unicode_fix_equals_ftfy(text: str) -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.text(alphabet=st.characters(max_codepoint=127), max_size=40))
-def test_ascii_line_key_shortcut_equals_the_regex(line: str) -> None:
+@given(st.lists(st.sampled_from(_FRAGMENTS), max_size=30).map("".join))
+def test_mojibake_test_in_bytes_equals_the_pattern(text: str) -> None:
+    assert _needs_ftfy(text) == (_NEEDS_FTFY.search(text) is not None)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(alphabet=st.characters(max_codepoint=127), max_size=40)
+    | st.text(alphabet="aZ9_ .,'-\tÉéİK\u2014\u2019\u2026•£\u00a0\u0301\ud800", max_size=40)
+)
+def test_line_key_shortcut_equals_the_regex(line: str) -> None:
     assert line_key(line) == re.sub(r"\W+", " ", line.lower()).strip()
 
 
@@ -375,7 +386,7 @@ def test_space_runs_become_one_space_as_the_plain_pattern_does(text: str) -> Non
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.text(alphabet="aZ9_ .,'-\tÉé’\x1c", max_size=12), max_size=8))
+@given(st.lists(st.text(alphabet="aZ9_ .,'-\tÉé’—…\x1c", max_size=12), max_size=8))
 def test_line_keys_of_a_text_are_each_lines_key(lines: list[str]) -> None:
     assert _line_keys(lines) == [line_key(line) for line in lines]
 
