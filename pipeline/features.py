@@ -7,7 +7,7 @@ from array import array
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from itertools import islice, repeat
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +26,11 @@ from sklearn.utils.validation import check_is_fitted
 from pipeline.config import Config, FeaturesConfig
 from pipeline.ingest import MANIFEST, load_split
 from pipeline.io.writers import atomic_path, write_json
-from pipeline.term_index import TermIndex, ngram_codes
-from pipeline.tokens import word_tokenizer
+from pipeline.term_index import TermIndex, ngram_codes, token_codes
+from pipeline.tokens import word_bytes, word_tokenizer
 
 FEATURES_DIR = "features"
-_TRANSFORM_CHUNK = 2000  # documents counted together by `WordTfidf.transform`
+_TRANSFORM_BYTES = 1 << 20  # about this much text is counted together by `WordTfidf.transform`
 # part of the cache stamp: bump it when a code change alters the features of the same data and
 # config, so that cached features from before are rebuilt
 FEATURES_CODE = 2
@@ -324,11 +324,17 @@ class WordTfidf(TransformerMixin, BaseEstimator):
         _check_documents(X)
         index = self._term_index()
         if isinstance(index, TermIndex):
-            docs = iter(X)
-            chunks = []  # a bounded amount of per-token arrays at a time
-            while chunk := list(islice(docs, _TRANSFORM_CHUNK)):
-                chunks.append(self._count_codes(chunk, index))
-            T = sp.vstack(chunks, format="csr") if chunks else sp.csr_matrix((0, index.size))
+            spaced = word_bytes(self.lowercase)
+            chunks, batch, size = [], [], 0  # a bounded amount of text and arrays at a time
+            for doc in _strings(X):
+                batch.append(spaced(doc))
+                size += len(batch[-1]) + 1
+                if size >= _TRANSFORM_BYTES:
+                    chunks.append(self._count_codes(batch, index))
+                    batch, size = [], 0
+            if batch or not chunks:
+                chunks.append(self._count_codes(batch, index))
+            T = sp.vstack(chunks, format="csr")
         else:
             analyze = self._analyzer()
 
@@ -339,28 +345,26 @@ class WordTfidf(TransformerMixin, BaseEstimator):
             (T,) = count_terms(X, all_terms, [index])
         return self._blocks(self._weigh(T))
 
-    def _count_codes(self, docs: list[str], index: TermIndex) -> sp.csr_matrix:
-        """Term counts of `docs` by code (`term_index.ngram_codes`): each document's tokens are
-        hashed once, and its n-grams are never built as strings nor counted one by one."""
-        tokenize = self._tokenizer()
-        hashes, starts = array("q"), array("q", [0])
-        for doc in _strings(docs):
-            hashes.extend(map(hash, tokenize(doc)))
-            starts.append(len(hashes))
-        lengths = np.diff(np.frombuffer(starts, np.int64))
-        doc_of = np.repeat(np.arange(len(docs)), lengths)
-        codes, rows = ngram_codes(np.frombuffer(hashes, np.int64), doc_of, self.ngram_range)
+    def _count_codes(self, batch: list[bytes], index: TermIndex) -> sp.csr_matrix:
+        """Term counts of documents given as their `tokens.word_bytes`: the words of the whole
+        batch are hashed at once (`term_index.token_codes`), and the n-grams are chained from
+        them (`ngram_codes`), never built as strings nor counted one by one."""
+        lengths = np.fromiter(map(len, batch), np.int64, len(batch)) + 1
+        offsets = np.cumsum(lengths) - lengths
+        words, starts = token_codes(b" ".join(batch), min_bytes=2)  # 2+ characters, as sklearn
+        doc_of = np.searchsorted(offsets, starts, side="right") - 1
+        codes, rows = ngram_codes(words, doc_of, self.ngram_range)
         columns = index.columns(codes)
         known = columns >= 0
         ones = np.ones(int(known.sum()))
         # from (row, column) pairs: scipy sums the repeats into counts
-        T = sp.csr_matrix((ones, (rows[known], columns[known])), shape=(len(docs), index.size))
+        T = sp.csr_matrix((ones, (rows[known], columns[known])), shape=(len(batch), index.size))
         T.sort_indices()
         return T
 
     def _term_index(self) -> TermIndex | dict[str, int]:
-        """The vocabulary's `TermIndex`, built once per process (string hashes are salted per
-        process, so it is never pickled: see `__getstate__`); the dict if codes collide."""
+        """The vocabulary's `TermIndex`, built on first use in each process (not pickled, which
+        keeps model files small: see `__getstate__`); the dict if codes collide."""
         index = self.__dict__.get("_index")
         if index is None:
             index = TermIndex.build(self.vocabulary_) or self.vocabulary_

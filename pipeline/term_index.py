@@ -2,13 +2,14 @@
 
 Looking a term up in a Python dict of half a million terms costs 650-900 ns on this kind of
 machine: each lookup chases several pointers (hash table, entry, key string, value object) that
-are rarely in cache, one lookup after another. Here each term has a 64-bit code (a word: its
-string hash; an n-gram: its words' hashes chained, so a document's n-grams are never built as
-strings), the vocabulary's codes go into an open-addressing table of two numpy arrays, and a
+are rarely in cache, one lookup after another. Here each term has a 64-bit code (a word: a hash
+of its UTF-8 bytes; an n-gram: its words' codes chained, so a document's n-grams are never built
+as strings), the vocabulary's codes go into an open-addressing table of two numpy arrays, and a
 whole batch is looked up with a few vectorised gathers.
 
-Python salts string hashes per process, so the table is built in each process from the
-vocabulary and never saved.
+The words of a whole batch are hashed at once from one buffer of their bytes (`token_codes`),
+never as one Python string each. The table is built from the vocabulary in each process that
+uses it and is not saved, which keeps model files small.
 """
 
 from __future__ import annotations
@@ -81,18 +82,76 @@ class TermIndex:
         return out
 
 
-# odd multiplier that chains word hashes into an n-gram's code (see `term_codes`, `ngram_codes`)
+# odd multiplier that chains word codes into an n-gram's code (see `term_codes`, `ngram_codes`)
 _MIX = np.uint64(0x9E3779B97F4A7C15)
+_BASE = 0xD6E8FEB86659FD93  # odd: the polynomial hash's base, invertible modulo 2**64
+_MASK64 = (1 << 64) - 1
+_SPACE = 0x20
+_TERM_SLICE = 50_000  # terms hashed together: about 1 MB, so the power tables stay small
+
+
+def _inverse(odd: int) -> int:
+    """The inverse of an odd number modulo 2**64 (Newton's iteration doubles the bits)."""
+    inverse = odd
+    for _ in range(6):
+        inverse = inverse * (2 - odd * inverse) & _MASK64
+    return inverse
+
+
+_TABLES: list[tuple[np.ndarray, np.ndarray]] = []  # the power tables, the largest built yet
+
+
+def _power_tables(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """_BASE**k and _BASE**-k modulo 2**64 (uint64 products wrap around) for k < at least `n`;
+    one pair is kept, grown to a power of two when a longer buffer comes."""
+    if not _TABLES or len(_TABLES[0][0]) < n:
+        size = 1 << max(16, (n - 1).bit_length())
+        powers = np.full(size, _BASE, np.uint64)
+        inverse = np.full(size, _inverse(_BASE), np.uint64)
+        powers[0] = inverse[0] = 1
+        _TABLES[:] = [(np.cumprod(powers), np.cumprod(inverse))]
+    return _TABLES[0]
+
+
+def token_codes(data: bytes, min_bytes: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """The code of every space-separated token of `data` of at least `min_bytes` bytes, and the
+    offset where it starts. A code is the polynomial hash of the token's bytes modulo 2**64,
+    scrambled (splitmix64's finaliser): one numpy pass over the whole buffer, where hashing each
+    word as a Python string costs 100-200 ns."""
+    buf = np.frombuffer(data, np.uint8)
+    in_word = np.zeros(len(buf) + 2, np.int8)
+    in_word[1:-1] = buf != _SPACE
+    edges = np.flatnonzero(np.diff(in_word))
+    starts, ends = edges[::2], edges[1::2]
+    if min_bytes > 1:
+        long_enough = ends - starts >= min_bytes
+        starts, ends = starts[long_enough], ends[long_enough]
+    powers, inverse = _power_tables(len(buf) + 1)
+    # prefix[i] = sum of buf[j] * base**-j over j < i; a token's hash is
+    # (prefix[end] - prefix[start]) * base**(end - 1) = sum of buf[j] * base**(end - 1 - j)
+    prefix = np.zeros(len(buf) + 1, np.uint64)
+    np.cumsum(buf * inverse[: len(buf)], out=prefix[1:])
+    codes = (prefix[ends] - prefix[starts]) * powers[np.maximum(ends, 1) - 1]
+    codes ^= codes >> np.uint64(30)
+    codes *= np.uint64(0xBF58476D1CE4E5B9)
+    codes ^= codes >> np.uint64(27)
+    codes *= np.uint64(0x94D049BB133111EB)
+    codes ^= codes >> np.uint64(31)
+    return codes.view(np.int64), starts
 
 
 def term_codes(terms: list[str]) -> np.ndarray:
-    """Each vocabulary term's code: a word's string hash; for an n-gram (words joined by single
-    spaces), its words' hashes chained by `_MIX`, as `ngram_codes` chains a document's tokens.
-    So a document's n-grams are looked up without ever being joined into strings. (One flat list
-    of words, not a list per term: millions of small lists kept the garbage collector busy.)"""
+    """Each vocabulary term's code: a word's `token_codes` code; for an n-gram (words joined by
+    single spaces), its words' codes chained by `_MIX`, as `ngram_codes` chains a document's
+    tokens. So a document's n-grams are looked up without ever being joined into strings."""
     if not terms:
         return np.zeros(0, np.int64)
-    words = np.fromiter(map(hash, " ".join(terms).split(" ")), np.int64).view(np.uint64)
+    words = np.concatenate(
+        [
+            token_codes(" ".join(terms[i : i + _TERM_SLICE]).encode("utf-8", "surrogatepass"))[0]
+            for i in range(0, len(terms), _TERM_SLICE)
+        ]
+    ).view(np.uint64)
     lengths = np.fromiter(map(str.count, terms, repeat(" ")), np.int64, len(terms)) + 1
     starts = np.cumsum(lengths) - lengths
     codes = words[starts]
@@ -103,11 +162,11 @@ def term_codes(terms: list[str]) -> np.ndarray:
 
 
 def ngram_codes(
-    hashes: np.ndarray, doc_of: np.ndarray, ngram_range: tuple[int, int]
+    words: np.ndarray, doc_of: np.ndarray, ngram_range: tuple[int, int]
 ) -> tuple[np.ndarray, np.ndarray]:
     """The codes of every n-gram (`ngram_range`) of consecutive tokens within one document, from
-    the tokens' hashes in order and each token's document; returns (codes, document of each)."""
-    tokens = hashes.view(np.uint64)
+    the tokens' codes in order and each token's document; returns (codes, document of each)."""
+    tokens = words.view(np.uint64)
     min_n, max_n = ngram_range
     codes, docs = [], []
     code = tokens

@@ -60,18 +60,28 @@ def _word_bytes(lowercase: bool) -> bytes:
     return bytes(table)
 
 
-def word_tokenizer(lowercase: bool = True) -> Callable[[str], list[str]]:
-    """A text's words as `TfidfVectorizer(lowercase=lowercase, strip_accents="unicode")` finds
-    them with its default token pattern (tested on every corpus and with hypothesis)."""
+def word_bytes(lowercase: bool = True) -> Callable[[str], bytes]:
+    """A text's words (those `word_tokenizer` gives, and words of one ASCII character) as UTF-8
+    bytes separated by spaces: what `term_index.token_codes` hashes, a whole batch at once."""
     table = _word_bytes(lowercase)
 
-    def words(text: str) -> list[str]:
+    def spaced(text: str) -> bytes:
         # beyond ASCII, news mostly has dashes, quotes and symbols, which only separate words
         if not text.isascii() and not all(_separator(c, lowercase) for c in set(wide_chars(text))):
             text = strip_accents(text.lower() if lowercase else text)
             if any(map(is_word_char, set(wide_chars(text)))):
-                return _TOKEN.findall(text)
-        ascii_words = text.encode("utf-8", "surrogatepass").translate(table).decode("ascii")
-        return [w for w in ascii_words.split() if len(w) > 1]
+                return " ".join(_TOKEN.findall(text)).encode("utf-8")
+        return text.encode("utf-8", "surrogatepass").translate(table)
+
+    return spaced
+
+
+def word_tokenizer(lowercase: bool = True) -> Callable[[str], list[str]]:
+    """A text's words as `TfidfVectorizer(lowercase=lowercase, strip_accents="unicode")` finds
+    them with its default token pattern (tested on every corpus and with hypothesis)."""
+    spaced = word_bytes(lowercase)
+
+    def words(text: str) -> list[str]:
+        return [w for w in spaced(text).decode("utf-8").split() if len(w) > 1]
 
     return words

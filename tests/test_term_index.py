@@ -9,7 +9,7 @@ import sys
 import numpy as np
 
 from pipeline.features import WordTfidf
-from pipeline.term_index import TermIndex
+from pipeline.term_index import TermIndex, ngram_codes, term_codes, token_codes
 
 
 def test_columns_match_the_dict_for_known_and_unknown_terms() -> None:
@@ -18,7 +18,7 @@ def test_columns_match_the_dict_for_known_and_unknown_terms() -> None:
     index = TermIndex.build(vocabulary)
     assert index is not None and index.size == 5000
     queries = [f"term{i}" for i in rng.integers(0, 10_000, size=20_000)]
-    hashes = np.fromiter(map(hash, queries), np.int64)
+    hashes = term_codes(queries)
     expected = [vocabulary.get(q, -1) for q in queries]
     assert index.columns(hashes).tolist() == expected
 
@@ -43,7 +43,8 @@ def test_an_empty_vocabulary_finds_nothing() -> None:
 
 
 def test_a_saved_vectorizer_transforms_alike_under_another_hash_seed(tmp_path) -> None:
-    """String hashes are salted per process: the index is rebuilt, never unpickled."""
+    """The index is rebuilt in each process, never unpickled, and codes do not depend on the
+    process's string hash salt."""
     docs = ["the army signed an arms deal", "talks on the arms deal stall", "a deal on grain"]
     word = WordTfidf(min_df=1).fit(docs)
     expected = word.transform(docs).toarray()  # builds the index in this process
@@ -71,10 +72,8 @@ def test_a_refit_forgets_the_previous_index() -> None:
 
 
 def test_ngram_codes_are_the_codes_of_the_joined_terms_within_each_document() -> None:
-    from pipeline.term_index import ngram_codes, term_codes
-
     docs = [["arms", "deal", "signed"], ["talks", "stall"], [], ["lone"]]
-    hashes = np.array([hash(w) for doc in docs for w in doc], np.int64)
+    hashes = term_codes([w for doc in docs for w in doc])
     doc_of = np.repeat(np.arange(len(docs)), [len(doc) for doc in docs])
     codes, rows = ngram_codes(hashes, doc_of, (1, 3))
     expected = [
@@ -99,3 +98,21 @@ def test_colliding_codes_fall_back_to_the_dict(monkeypatch) -> None:
     word = WordTfidf(min_df=1).fit(docs)
     assert np.array_equal(word.transform(docs).toarray(), expected)
     assert isinstance(word._term_index(), dict)
+
+
+def test_token_codes_hash_each_token_of_a_buffer_as_on_its_own() -> None:
+    words = ["arms", "a", "deal", "zürich", "x", "_9", "deal"]
+    data = "  ".join(words).encode() + b" "
+    codes, starts = token_codes(data, min_bytes=2)
+    kept = [w for w in words if len(w.encode()) >= 2]
+    assert codes.tolist() == term_codes(kept).tolist()
+    assert [data[s:].split(b" ")[0].decode() for s in starts] == kept
+    assert codes[1] == codes[4] and len(set(codes.tolist())) == 4  # "deal" twice, one code
+    assert token_codes(b"", 2)[0].size == 0 and token_codes(b"   ")[0].size == 0
+
+
+def test_token_codes_do_not_depend_on_the_buffer_around_them() -> None:
+    """Long buffers (power tables grown) and a token's position change nothing."""
+    alone = token_codes(b"sanctions")[0]
+    far = token_codes(b"x " * 200_000 + b"sanctions")[0][-1:]
+    assert alone.tolist() == far.tolist()
