@@ -386,12 +386,10 @@ class WordTfidf(TransformerMixin, BaseEstimator):
     def _blocks(self, T: sp.csr_matrix) -> sp.csr_matrix:
         """L2-normalise the words and the n-grams of each row apart; weight the n-grams."""
         rows = np.repeat(np.arange(T.shape[0]), np.diff(T.indptr))
-        block = self.is_ngram_[T.indices].astype(np.intp)  # 0: words, 1: n-grams
-        norms = np.zeros((T.shape[0], 2))
-        np.add.at(norms, (rows, block), T.data**2)
-        norms = np.sqrt(norms)
+        cell = 2 * rows + self.is_ngram_[T.indices]  # per row, 0: words, 1: n-grams
+        norms = np.sqrt(np.bincount(cell, weights=T.data**2, minlength=2 * T.shape[0]))
         norms[norms == 0] = 1.0
-        T.data = T.data / norms[rows, block] * np.array([1.0, self.ngram_weight])[block]
+        T.data = T.data / norms[cell] * np.array([1.0, self.ngram_weight])[cell & 1]
         return T
 
     @property

@@ -14,8 +14,6 @@ uses it and is not saved, which keeps model files small.
 
 from __future__ import annotations
 
-from itertools import repeat
-
 import numpy as np
 
 _EMPTY = -1  # a free slot's value: columns are >= 0
@@ -114,13 +112,13 @@ def _power_tables(n: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def token_codes(data: bytes, min_bytes: int = 1) -> tuple[np.ndarray, np.ndarray]:
-    """The code of every space-separated token of `data` of at least `min_bytes` bytes, and the
-    offset where it starts. A code is the polynomial hash of the token's bytes modulo 2**64,
+    """The code of every token of `data` (separated by spaces or any byte below them, such as
+    line breaks) of at least `min_bytes` bytes, and the offset where it starts. A code is the polynomial hash of the token's bytes modulo 2**64,
     scrambled (splitmix64's finaliser): one numpy pass over the whole buffer, where hashing each
     word as a Python string costs 100-200 ns."""
     buf = np.frombuffer(data, np.uint8)
     in_word = np.zeros(len(buf) + 2, np.int8)
-    in_word[1:-1] = buf != _SPACE
+    in_word[1:-1] = buf > _SPACE
     edges = np.flatnonzero(np.diff(in_word))
     starts, ends = edges[::2], edges[1::2]
     if min_bytes > 1:
@@ -146,13 +144,15 @@ def term_codes(terms: list[str]) -> np.ndarray:
     tokens. So a document's n-grams are looked up without ever being joined into strings."""
     if not terms:
         return np.zeros(0, np.int64)
-    words = np.concatenate(
-        [
-            token_codes(" ".join(terms[i : i + _TERM_SLICE]).encode("utf-8", "surrogatepass"))[0]
-            for i in range(0, len(terms), _TERM_SLICE)
-        ]
-    ).view(np.uint64)
-    lengths = np.fromiter(map(str.count, terms, repeat(" ")), np.int64, len(terms)) + 1
+    parts, term_of = [], []
+    for first in range(0, len(terms), _TERM_SLICE):  # one term a line, its words spaced
+        data = "\n".join(terms[first : first + _TERM_SLICE]).encode("utf-8", "surrogatepass")
+        part, at = token_codes(data)
+        breaks = np.flatnonzero(np.frombuffer(data, np.uint8) == ord("\n"))
+        parts.append(part)
+        term_of.append(np.searchsorted(breaks, at) + first)
+    lengths = np.bincount(np.concatenate(term_of), minlength=len(terms))  # words per term
+    words = np.concatenate(parts).view(np.uint64)
     starts = np.cumsum(lengths) - lengths
     codes = words[starts]
     for k in range(1, int(lengths.max())):
