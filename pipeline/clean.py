@@ -79,6 +79,7 @@ _BOILERPLATE_MAX_WORDS = 80  # a pattern never removes a line longer than this
 _CREDIT_MAX_WORDS = 14
 # every credit line has a "/" or ":" or starts like this: a cheap test before CREDIT_LINE
 _PHOTOS_BY = re.compile(r"\(?(?i:photos?|images?|pictures?) by ")
+_PHOTOS_BY_FIRST = "(pPiI"  # the characters _PHOTOS_BY can start with: a cheaper test first
 _NON_WORD = re.compile(r"\W+")
 # ASCII letters lowercased, digits and "_" kept, any other byte a space
 _ASCII_KEY = bytes(
@@ -296,7 +297,7 @@ def _count(
 
 def _is_credit(line: str) -> bool:
     return (
-        ("/" in line or ":" in line or _PHOTOS_BY.match(line) is not None)
+        ("/" in line or ":" in line or (line[:1] in _PHOTOS_BY_FIRST and _PHOTOS_BY.match(line)))
         and len(line.split()) <= _CREDIT_MAX_WORDS
         and CREDIT_LINE.match(line) is not None
     )
@@ -310,6 +311,8 @@ def _credit_flags(lines: list[str]) -> list[bool]:
 def _next_credit_flags(lines: list[str], credit: list[bool]) -> list[bool]:
     """Whether the next non-empty line after each line is a credit line (one backward pass)."""
     flags = [False] * len(lines)
+    if not any(credit):
+        return flags
     following = False
     for i in range(len(lines) - 1, -1, -1):
         flags[i] = following
