@@ -111,9 +111,9 @@ def _power_tables(n: int) -> tuple[np.ndarray, np.ndarray]:
     return _TABLES[0]
 
 
-def token_codes(data: bytes, min_bytes: int = 1) -> tuple[np.ndarray, np.ndarray]:
+def token_codes(data: bytes, min_bytes: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The code of every token of `data` (separated by spaces or any byte below them, such as
-    line breaks) of at least `min_bytes` bytes, and the offset where it starts. A code is the polynomial hash of the token's bytes modulo 2**64,
+    line breaks) of at least `min_bytes` bytes, and the offsets where it starts and ends. A code is the polynomial hash of the token's bytes modulo 2**64,
     scrambled (splitmix64's finaliser): one numpy pass over the whole buffer, where hashing each
     word as a Python string costs 100-200 ns."""
     buf = np.frombuffer(data, np.uint8)
@@ -135,7 +135,7 @@ def token_codes(data: bytes, min_bytes: int = 1) -> tuple[np.ndarray, np.ndarray
     codes ^= codes >> np.uint64(27)
     codes *= np.uint64(0x94D049BB133111EB)
     codes ^= codes >> np.uint64(31)
-    return codes.view(np.int64), starts
+    return codes.view(np.int64), starts, ends
 
 
 def term_codes(terms: list[str]) -> np.ndarray:
@@ -147,7 +147,7 @@ def term_codes(terms: list[str]) -> np.ndarray:
     parts, term_of = [], []
     for first in range(0, len(terms), _TERM_SLICE):  # one term a line, its words spaced
         data = "\n".join(terms[first : first + _TERM_SLICE]).encode("utf-8", "surrogatepass")
-        part, at = token_codes(data)
+        part, at, _ = token_codes(data)
         breaks = np.flatnonzero(np.frombuffer(data, np.uint8) == ord("\n"))
         parts.append(part)
         term_of.append(np.searchsorted(breaks, at) + first)
@@ -163,18 +163,26 @@ def term_codes(terms: list[str]) -> np.ndarray:
 
 def ngram_codes(
     words: np.ndarray, doc_of: np.ndarray, ngram_range: tuple[int, int]
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The codes of every n-gram (`ngram_range`) of consecutive tokens within one document, from
-    the tokens' codes in order and each token's document; returns (codes, document of each)."""
+    the tokens' codes in order and each token's document; returns the codes, the document of
+    each, the position of its first token and its number of words."""
     tokens = words.view(np.uint64)
     min_n, max_n = ngram_range
-    codes, docs = [], []
+    codes, docs, first, order = [], [], [], []
     code = tokens
     for n in range(1, max_n + 1):
         if n > 1:  # the n-gram starting at token j: the (n-1)-gram at j, then token j+n-1
             code = code[:-1] * _MIX + tokens[n - 1 :]
         if n >= min_n:
-            same_doc = doc_of[: len(code)] == doc_of[n - 1 :]
-            codes.append(code[same_doc])
-            docs.append(doc_of[: len(code)][same_doc])
-    return np.concatenate(codes).view(np.int64), np.concatenate(docs)
+            starts = np.flatnonzero(doc_of[: len(code)] == doc_of[n - 1 :])
+            codes.append(code[starts])
+            docs.append(doc_of[starts])
+            first.append(starts)
+            order.append(np.full(len(starts), n, np.int8))
+    return (
+        np.concatenate(codes).view(np.int64),
+        np.concatenate(docs),
+        np.concatenate(first),
+        np.concatenate(order),
+    )

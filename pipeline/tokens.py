@@ -63,7 +63,7 @@ def _word_bytes(lowercase: bool) -> bytes:
 def word_bytes(lowercase: bool = True) -> Callable[[str], bytes]:
     """A text's words (those `word_tokenizer` gives, and words of one ASCII character) as UTF-8
     bytes separated by spaces: what `term_index.token_codes` hashes, a whole batch at once."""
-    table = _word_bytes(lowercase)
+    table, keep_case = _word_bytes(lowercase), _word_bytes(False)
 
     def spaced(text: str) -> bytes:
         # beyond ASCII, news mostly has dashes, quotes and symbols, which only separate words
@@ -71,6 +71,8 @@ def word_bytes(lowercase: bool = True) -> Callable[[str], bytes]:
             text = strip_accents(text.lower() if lowercase else text)
             if any(map(is_word_char, set(wide_chars(text)))):
                 return " ".join(_TOKEN.findall(text)).encode("utf-8")
+            # lowercased before the accents went, as scikit-learn does: "™" leaves "TM"
+            return text.encode("utf-8", "surrogatepass").translate(keep_case)
         return text.encode("utf-8", "surrogatepass").translate(table)
 
     return spaced

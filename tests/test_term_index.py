@@ -75,7 +75,7 @@ def test_ngram_codes_are_the_codes_of_the_joined_terms_within_each_document() ->
     docs = [["arms", "deal", "signed"], ["talks", "stall"], [], ["lone"]]
     hashes = term_codes([w for doc in docs for w in doc])
     doc_of = np.repeat(np.arange(len(docs)), [len(doc) for doc in docs])
-    codes, rows = ngram_codes(hashes, doc_of, (1, 3))
+    codes, rows, first, order = ngram_codes(hashes, doc_of, (1, 3))
     expected = [
         (row, " ".join(doc[i : i + n]))
         for row, doc in enumerate(docs)
@@ -86,27 +86,33 @@ def test_ngram_codes_are_the_codes_of_the_joined_terms_within_each_document() ->
     assert sorted(zip(rows.tolist(), codes.tolist(), strict=True)) == sorted(
         zip([row for row, _ in expected], term_codes(terms).tolist(), strict=True)
     )
-    bigrams, bigram_rows = ngram_codes(hashes, doc_of, (2, 2))
+    words = [w for doc in docs for w in doc]  # each occurrence's words, from first and order
+    spelled = [" ".join(words[j : j + n]) for j, n in zip(first, order, strict=True)]
+    assert term_codes(spelled).tolist() == codes.tolist()
+    bigrams, bigram_rows, _, _ = ngram_codes(hashes, doc_of, (2, 2))
     assert bigram_rows.tolist() == [0, 0, 1] and len(set(bigrams.tolist())) == 3
 
 
 def test_colliding_codes_fall_back_to_the_dict(monkeypatch) -> None:
-    """A vocabulary whose codes collide (never seen: 64-bit hashes) is looked up by the dict."""
+    """Codes that collide (never seen: 64-bit hashes) make the fit count terms by their strings
+    and the transform look them up in the dict: the same matrices."""
     docs = ["the army signed an arms deal", "talks on the arms deal stall", "a deal on grain"]
-    expected = WordTfidf(min_df=1).fit(docs).transform(docs).toarray()
-    monkeypatch.setattr(TermIndex, "build", classmethod(lambda cls, vocabulary: None))
-    word = WordTfidf(min_df=1).fit(docs)
-    assert np.array_equal(word.transform(docs).toarray(), expected)
+    word = WordTfidf(min_df=1)
+    expected = word.fit_transform(docs).toarray(), word.transform(docs[::-1]).toarray()
+    monkeypatch.setattr(TermIndex, "from_codes", classmethod(lambda cls, codes, columns: None))
+    word = WordTfidf(min_df=1)
+    assert np.array_equal(word.fit_transform(docs).toarray(), expected[0])
+    assert np.array_equal(word.transform(docs[::-1]).toarray(), expected[1])
     assert isinstance(word._term_index(), dict)
 
 
 def test_token_codes_hash_each_token_of_a_buffer_as_on_its_own() -> None:
     words = ["arms", "a", "deal", "zürich", "x", "_9", "deal"]
     data = "  ".join(words).encode() + b" "
-    codes, starts = token_codes(data, min_bytes=2)
+    codes, starts, ends = token_codes(data, min_bytes=2)
     kept = [w for w in words if len(w.encode()) >= 2]
     assert codes.tolist() == term_codes(kept).tolist()
-    assert [data[s:].split(b" ")[0].decode() for s in starts] == kept
+    assert [data[s:e].decode() for s, e in zip(starts, ends, strict=True)] == kept
     assert codes[1] == codes[4] and len(set(codes.tolist())) == 4  # "deal" twice, one code
     assert token_codes(b"", 2)[0].size == 0 and token_codes(b"   ")[0].size == 0
 

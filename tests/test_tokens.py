@@ -25,7 +25,7 @@ def _sklearn(lowercase: bool):
 # spaces, marks, ligatures, superscripts, surrogates: each path of the tokenizer and its seams
 _ALPHABET = st.sampled_from(
     list("aZ09_ -.,'/\n\t\x0b\x1c")
-    + list("éÜßøłæŒİıﬁ²½ΣσЖж日本ـ\u0301\u0308\u00a0\u2014\u2019\u201c\u2026\u2028\ud800€")
+    + list("éÜßøłæŒİıﬁ²½™℡ΣσЖж日本ـ\u0301\u0308\u00a0\u2014\u2019\u201c\u2026\u2028\ud800€")
 )
 
 
@@ -48,3 +48,10 @@ def test_same_words_on_real_news(shared_datasets: Path) -> None:
                 assert ours(text) == theirs(text), (path, record.get("id"))
                 fast_path += text.isascii()
     assert fast_path > 0
+
+
+def test_letters_that_accent_stripping_makes_stay_as_scikit_learn_cases_them() -> None:
+    """scikit-learn lowercases before it strips accents: "™" then leaves "TM"."""
+    for lowercase in (True, False):
+        for text in ["Rigor™ and ℡ 24/7", "Café™ — “quoted”", "ﬁnal ½ Ⅸ"]:
+            assert word_tokenizer(lowercase)(text) == _sklearn(lowercase)(text), text
