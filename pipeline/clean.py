@@ -93,9 +93,8 @@ _NEEDS_FTFY = re.compile(
     rf"[^\t\n\x20-\x7e\u2013\u2014\u2018\u2019\u201c\u201d\u2026]|{HTML_ENTITY_RE.pattern}"
 )
 _PLAIN_ASCII = bytes(range(0x20, 0x7F)) + b"\t\n"  # what _NEEDS_FTFY accepts of ASCII
-_TYPOGRAPHIC_UTF8 = tuple(
-    c.encode() for c in "\u2013\u2014\u2018\u2019\u201c\u201d\u2026"
-)  # and more
+# the typographic characters _NEEDS_FTFY accepts, in UTF-8
+_TYPOGRAPHIC_UTF8 = tuple(c.encode() for c in "\u2013\u2014\u2018\u2019\u201c\u201d\u2026")
 _FTFY_SEGMENT = 1_000_000  # ftfy's max_decode_length: it cuts longer lines
 _STRAIGHT_QUOTES = (("‘", "'"), ("’", "'"), ("“", '"'), ("”", '"'))
 # A run of spaces (tabs, no-break and other Unicode spaces) becomes one space. The pattern never
@@ -117,7 +116,7 @@ def _line_keys(lines: list[str]) -> list[str]:
     """`line_key` of each line; one `bytes.translate` for all the lines of a text without
     word characters beyond ASCII."""
     text = "\n".join(lines)
-    if not lines or not (text.isascii() or not any(map(is_word_char, set(wide_chars(text))))):
+    if not lines or (not text.isascii() and any(map(is_word_char, set(wide_chars(text))))):
         return [line_key(line) for line in lines]
     keyed = text.encode("utf-8", "surrogatepass").translate(_ASCII_LINE_KEYS).decode("ascii")
     return [" ".join(key.split()) for key in keyed.split("\n")]

@@ -510,7 +510,7 @@ class WordTfidf(TransformerMixin, BaseEstimator):
 
     def _blocks(self, T: sp.csr_matrix) -> sp.csr_matrix:
         """L2-normalise the words and the n-grams of each row apart; weight the n-grams."""
-        # one temporary the size of T.data at a time: on AllSides each is 250 MB
+        # few temporaries the size of T.data at once (on AllSides each is 250 MB), none 2-D
         cell = np.repeat(np.arange(0, 2 * T.shape[0], 2), np.diff(T.indptr))
         ngram = self.is_ngram_[T.indices]
         cell += ngram  # per row, 2 * row: its words, 2 * row + 1: its n-grams
