@@ -15,6 +15,7 @@ import yaml
 from pipeline.bench import (
     BenchSpec,
     Job,
+    fastest_pass,
     fnc1_score,
     load_specs,
     project_config,
@@ -179,6 +180,7 @@ def test_bench_runs_every_system_on_a_tiny_corpus(
         assert result["n_test"] == 60
         for key in ("accuracy", "macro_f1", "micro_f1", "train_seconds", "predict_docs_per_s"):
             assert result[key] >= 0
+        assert 1 <= result["predict_passes"] <= 5
         assert result["peak_rss_mb"] > 10
         assert result["model_mb"] > 0
     assert systems["project"]["accuracy"] > 0.9  # separable classes
@@ -233,3 +235,17 @@ def test_a_dataset_rerun_keeps_the_other_corpora_of_the_same_kind(tmp_path: Path
     assert _previous(path, fast=False)["datasets"] == {"a": {}}
     assert _previous(path, fast=True) == {}  # a --fast run never mixes with a default one
     assert _previous(tmp_path / "missing.json", fast=False) == {}
+
+
+def test_fastest_pass_repeats_within_its_budget_and_keeps_the_predictions() -> None:
+    calls: list[int] = []
+
+    def predict() -> int:
+        calls.append(1)
+        return len(calls)
+
+    seconds, passes, out = fastest_pass(predict, budget=0.0, most=5)
+    assert passes == 1 and out == 1 and seconds >= 0  # a pass always runs
+    calls.clear()
+    seconds, passes, out = fastest_pass(predict, budget=600.0, most=4)
+    assert passes == len(calls) == 4 and out == 4  # never more than `most`
