@@ -20,7 +20,7 @@ from ftfy.chardata import HTML_ENTITY_RE
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from pipeline.tokens import is_word_char, wide_chars
+from pipeline.tokens import ascii_word_table, is_word_char, wide_chars
 
 # Site UI strings that scrapers glue in front of real text with no line break; stripped from the
 # start of a line, repeatedly, and the rest of the line is kept.
@@ -82,10 +82,7 @@ _PHOTOS_BY = re.compile(r"\(?(?i:photos?|images?|pictures?) by ")
 _PHOTOS_BY_FIRST = "(pPiI"  # the characters _PHOTOS_BY can start with: a cheaper test first
 _NON_WORD = re.compile(r"\W+")
 # ASCII letters lowercased, digits and "_" kept, any other byte a space
-_ASCII_KEY = bytes(
-    ord(chr(c).lower()) if c < 128 and (chr(c).isalnum() or chr(c) == "_") else ord(" ")
-    for c in range(256)
-)
+_ASCII_KEY = ascii_word_table(lowercase=True)
 _ASCII_LINE_KEYS = _ASCII_KEY[:10] + b"\n" + _ASCII_KEY[11:]  # the same, line breaks kept
 # Anything but printable ASCII, tab, newline, dashes, curly quotes and the ellipsis, or an HTML
 # entity as ftfy finds them. Text without these is safe from mojibake (see `fix_text`).

@@ -49,7 +49,7 @@ def _separator(char: str, lowercase: bool) -> bool:
 
 
 @cache
-def _word_bytes(lowercase: bool) -> bytes:
+def ascii_word_table(lowercase: bool) -> bytes:
     """A `bytes.translate` table: ASCII word characters kept (lowercased if asked), every other
     byte (each byte of a multi-byte UTF-8 character too) a space."""
     table = bytearray(b" " * 256)
@@ -63,7 +63,7 @@ def _word_bytes(lowercase: bool) -> bytes:
 def word_bytes(lowercase: bool = True) -> Callable[[str], bytes]:
     """A text's words (those `word_tokenizer` gives, and words of one ASCII character) as UTF-8
     bytes separated by spaces: what `term_index.token_codes` hashes, a whole batch at once."""
-    table, keep_case = _word_bytes(lowercase), _word_bytes(False)
+    table, keep_case = ascii_word_table(lowercase), ascii_word_table(False)
 
     def spaced(text: str) -> bytes:
         # beyond ASCII, news mostly has dashes, quotes and symbols, which only separate words
