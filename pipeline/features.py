@@ -317,12 +317,15 @@ class WordTfidf(TransformerMixin, BaseEstimator):
             **params,
         )
 
-    def _tokenizer(self) -> Callable[[str], list[str]]:
-        """A document's words: scikit-learn's preprocessing and tokenizer, done faster by
-        `tokens.word_tokenizer`."""
+    def _check_ngram_range(self) -> None:
         min_n, max_n = self.ngram_range
         if not 1 <= min_n <= max_n:
             raise ValueError(f"invalid ngram_range {self.ngram_range}: need 1 <= min <= max")
+
+    def _tokenizer(self) -> Callable[[str], list[str]]:
+        """A document's words: scikit-learn's preprocessing and tokenizer, done faster by
+        `tokens.word_tokenizer`."""
+        self._check_ngram_range()
         return word_tokenizer(self.lowercase)
 
     def _analyzer(self) -> Callable[[str], tuple[list[str], list[str]]]:
@@ -343,7 +346,7 @@ class WordTfidf(TransformerMixin, BaseEstimator):
     def fit_transform(self, X: Any, y: Any = None) -> sp.csr_matrix:
         _check_documents(X)
         self.__dict__.pop("_index", None)  # a refit's vocabulary needs its own index
-        self._tokenizer()  # checks ngram_range
+        self._check_ngram_range()
         spaced = word_bytes(self.lowercase)
         batches = list(_byte_batches(map(spaced, _strings(X))))
         codes, is_ngram = self._candidates(batches)

@@ -60,6 +60,7 @@ def ascii_word_table(lowercase: bool) -> bytes:
     return bytes(table)
 
 
+@cache
 def word_bytes(lowercase: bool = True) -> Callable[[str], bytes]:
     """A text's words (those `word_tokenizer` gives, and words of one ASCII character) as UTF-8
     bytes separated by spaces: what `term_index.token_codes` hashes, a whole batch at once."""
@@ -78,6 +79,7 @@ def word_bytes(lowercase: bool = True) -> Callable[[str], bytes]:
     return spaced
 
 
+@cache
 def word_tokenizer(lowercase: bool = True) -> Callable[[str], list[str]]:
     """A text's words as `TfidfVectorizer(lowercase=lowercase, strip_accents="unicode")` finds
     them with its default token pattern (tested on every corpus and with hypothesis)."""
