@@ -354,12 +354,12 @@ class WordTfidf(TransformerMixin, BaseEstimator):
         if index is None:  # two terms share a 64-bit code: count by strings (never seen)
             return self._fit_by_strings([doc.decode() for batch in batches for doc in batch])
         T, found_in, found_at = self._count_candidates(batches, index)
-        df = np.bincount(T.indices, minlength=T.shape[1])
+        df = np.bincount(T.indices, minlength=T.shape[1])  # a document counts each term once
         low = min(self.min_df, self.unigram_min_df)
         # only the terms that can be kept are named: a string each, where all have a code
         named = np.flatnonzero((df >= low) & (df <= self.max_df * T.shape[0]))
         terms = self._names(batches, found_in[named], found_at[named])
-        kept = self._kept_terms(T, terms, is_ngram[named], named)
+        kept = self._kept_terms(T, df, terms, is_ngram[named], named)
         self._index = TermIndex.from_codes(codes[named][kept], np.arange(len(kept)))
         return self._finish(_select_columns(T, named[kept]), terms[kept], is_ngram[named][kept])
 
@@ -431,7 +431,8 @@ class WordTfidf(TransformerMixin, BaseEstimator):
         terms = np.array([*vocabularies[0], *vocabularies[1]], dtype=object)
         is_ngram = np.arange(len(terms)) >= words.shape[1]
         T = sp.hstack([words, ngrams], format="csr")
-        kept = self._kept_terms(T, terms, is_ngram, np.arange(len(terms)))
+        df = np.bincount(T.indices, minlength=T.shape[1])
+        kept = self._kept_terms(T, df, terms, is_ngram, np.arange(len(terms)))
         return self._finish(_select_columns(T, kept), terms[kept], is_ngram[kept])
 
     def _finish(self, T: sp.csr_matrix, terms: np.ndarray, is_ngram: np.ndarray) -> sp.csr_matrix:
@@ -443,13 +444,18 @@ class WordTfidf(TransformerMixin, BaseEstimator):
         return self._blocks(self._weigh(T))
 
     def _kept_terms(
-        self, T: sp.csr_matrix, terms: np.ndarray, is_ngram: np.ndarray, columns: np.ndarray
+        self,
+        T: sp.csr_matrix,
+        df: np.ndarray,
+        terms: np.ndarray,
+        is_ngram: np.ndarray,
+        columns: np.ndarray,
     ) -> np.ndarray:
-        """Of `columns` (those of T named by `terms`), those kept, in alphabetical order of their
-        terms: TfidfVectorizer's `max_df`, `max_features` and (lowest) `min_df` rules, then each
-        block's own `min_df`."""
+        """Of `columns` (those of T named by `terms`; `df`: each column's document frequency),
+        those kept, in alphabetical order of their terms: TfidfVectorizer's `max_df`,
+        `max_features` and (lowest) `min_df` rules, then each block's own `min_df`."""
         n_docs = T.shape[0]
-        df = np.bincount(T.indices, minlength=T.shape[1])[columns]  # a document counts once
+        df = df[columns]
         low = min(self.min_df, self.unigram_min_df)
         if self.max_df * n_docs < low:
             raise ValueError("max_df corresponds to < documents than min_df")
