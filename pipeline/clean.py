@@ -20,7 +20,7 @@ from ftfy.chardata import HTML_ENTITY_RE
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from pipeline.tokens import ascii_word_table, is_word_char, wide_chars
+from pipeline.tokens import ascii_word_table, has_wide_word_char
 
 # Site UI strings that scrapers glue in front of real text with no line break; stripped from the
 # start of a line, repeatedly, and the rest of the line is kept.
@@ -113,7 +113,7 @@ def _line_keys(lines: list[str]) -> list[str]:
     """`line_key` of each line; one `bytes.translate` for all the lines of a text without
     word characters beyond ASCII."""
     text = "\n".join(lines)
-    if not lines or (not text.isascii() and any(map(is_word_char, set(wide_chars(text))))):
+    if not lines or has_wide_word_char(text):
         return [line_key(line) for line in lines]
     keyed = text.encode("utf-8", "surrogatepass").translate(_ASCII_LINE_KEYS).decode("ascii")
     return [" ".join(key.split()) for key in keyed.split("\n")]
@@ -134,7 +134,7 @@ def line_key(line: str) -> str:
     """Normalised form used to compare lines (case, punctuation and spacing ignored)."""
     # same result, several times faster: without word characters beyond ASCII (news quotes and
     # dashes are not word characters), one bytes.translate that blanks every other byte
-    if line.isascii() or not any(map(is_word_char, set(wide_chars(line)))):
+    if not has_wide_word_char(line):
         data = line.encode("utf-8", "surrogatepass").translate(_ASCII_KEY)
         return b" ".join(data.split()).decode("ascii")
     return _NON_WORD.sub(" ", line.lower()).strip()

@@ -34,6 +34,11 @@ def is_word_char(char: str) -> bool:
     return any(c.isalnum() or c == "_" for c in (char, *char.lower()))
 
 
+def has_wide_word_char(text: str) -> bool:
+    """Whether `text` holds a word character (`is_word_char`) beyond ASCII."""
+    return not text.isascii() and any(map(is_word_char, set(wide_chars(text))))
+
+
 @cache
 def _separator(char: str, lowercase: bool) -> bool:
     """Whether `char` only ever separates words once lowercased (if asked) and stripped of
@@ -70,7 +75,7 @@ def word_bytes(lowercase: bool = True) -> Callable[[str], bytes]:
         # beyond ASCII, news mostly has dashes, quotes and symbols, which only separate words
         if not text.isascii() and not all(_separator(c, lowercase) for c in set(wide_chars(text))):
             text = strip_accents(text.lower() if lowercase else text)
-            if any(map(is_word_char, set(wide_chars(text)))):
+            if has_wide_word_char(text):
                 return " ".join(_TOKEN.findall(text)).encode("utf-8")
             # lowercased before the accents went, as scikit-learn does: "™" leaves "TM"
             return text.encode("utf-8", "surrogatepass").translate(keep_case)
