@@ -23,6 +23,7 @@ from sklearn.feature_extraction.text import (
 from sklearn.pipeline import FeatureUnion
 from sklearn.utils.validation import check_is_fitted
 
+from pipeline.clean import split_pair
 from pipeline.config import Config, FeaturesConfig
 from pipeline.ingest import MANIFEST, load_split
 from pipeline.io.writers import atomic_path, write_json
@@ -34,12 +35,6 @@ _BATCH_BYTES = 1 << 20  # about this much text is counted together by `WordTfidf
 # part of the cache stamp: bump it when a code change alters the features of the same data and
 # config, so that cached features from before are rebuilt
 FEATURES_CODE = 2
-
-
-def split_pair(doc: str) -> tuple[str, str]:
-    """A pair document's two parts: its first line (the headline) and the rest (the body)."""
-    first, _, rest = doc.partition("\n")
-    return first, rest
 
 
 class PrefixStems:

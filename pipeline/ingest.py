@@ -76,6 +76,7 @@ def cleaner_from_config(config: Config) -> TextCleaner:
         boilerplate_min_fraction=c.boilerplate_min_fraction,
         boilerplate_max_words=c.boilerplate_max_words,
         max_chars=c.max_chars,
+        pairs=config.features.pair_fields is not None,
     )
 
 
@@ -194,7 +195,9 @@ def ingest(config: Config) -> IngestResult:
     cleaner.fit_cleaned([r.text for r in kept if r.split == "train"])
     survivors: list[_Row] = []
     for row in kept:
-        row.text = remove_learned_lines(row.text, cleaner.boilerplate_lines_, stats, removed)
+        row.text = remove_learned_lines(
+            row.text, cleaner.boilerplate_lines_, stats, removed, cleaner.pairs
+        )
         if not row.text.strip():
             rejects.append(
                 Reject(row.source, row.line, row.id, Reason.EMPTY_TEXT, "only boilerplate")
@@ -383,6 +386,7 @@ def manifest_key(config: Config, files: dict[str, list[Path]]) -> dict[str, Any]
     return {
         "inputs": {str(p): file_sha256(p) for split in files.values() for p in split},
         "config_hash": config.section_hash("data", "tasks", "clean", "dedup", "seed"),
+        "pairs": config.features.pair_fields is not None,  # pairs are cleaned part by part
         "code_version": INGEST_CODE,
     }
 

@@ -10,9 +10,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.svm import LinearSVC
 
 from pipeline.classifier import CalibratedLinearClassifier, platt_fit
+from pipeline.clean import split_pair
 from pipeline.config import Config
 from pipeline.errors import UsageError
-from pipeline.features import PairSimilarity, PrefixStems, build_vectorizer, split_pair
+from pipeline.features import PairSimilarity, PrefixStems, build_vectorizer
 from pipeline.nbsvm import NBLinearSVC, log_count_ratio
 from pipeline.train import base_estimator
 

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.base import clone
 
-from pipeline.clean import TextCleaner, clean_document, line_key
+from pipeline.clean import TextCleaner, clean_document, line_key, remove_learned_lines
 
 
 def assert_seed_expectations(cleaned: str, expected: dict[str, Any]) -> None:
@@ -168,3 +168,43 @@ def test_cleaning_twice_equals_cleaning_once(lines: list[str]) -> None:
     learned = frozenset({line_key(_LINES[-1])})
     once_learned = clean_document(raw, learned_lines=learned)
     assert clean_document(once_learned, learned_lines=learned) == once_learned
+
+
+def test_pair_cleaning_keeps_the_headline_first_and_cleans_each_part_once() -> None:
+    bodies = [
+        f"Navy {i} ships met at dawn.\nShare this article\nThe fleet sailed on {i}.\n"
+        f"The fleet sailed on {i}."
+        for i in range(3)
+    ]
+    docs = [f"{head}\n{body}" for body in bodies for head in ("Share this", "Navy ships met")]
+    docs.append("Navy 0 ships met at dawn.\nNavy 0 ships met at dawn.\nMore.")
+    cleaner = TextCleaner(pairs=True).fit([])
+    cleaned = cleaner.transform(docs)
+    assert cleaned == [cleaner.clean(doc) for doc in docs]  # the per-call memo changes nothing
+    # a boilerplate headline leaves an empty first line, so the body never takes its place
+    assert cleaned[0] == "\nNavy 0 ships met at dawn.\nThe fleet sailed on 0."
+    assert cleaned[1] == "Navy ships met\nNavy 0 ships met at dawn.\nThe fleet sailed on 0."
+    # the headline and the body are two texts: a body repeating its headline keeps the line
+    assert cleaned[-1] == "Navy 0 ships met at dawn.\nNavy 0 ships met at dawn.\nMore."
+    assert TextCleaner().fit([]).transform(docs[:1]) == [cleaned[0][1:]]
+
+
+def test_pair_cleaning_removes_a_learned_headline_as_clean_does() -> None:
+    docs = [f"Breaking news alert\nStory {i} about troops and ports." for i in range(10)]
+    cleaner = TextCleaner(pairs=True, boilerplate_min_docs=5).fit(docs)
+    assert line_key("Breaking news alert") in cleaner.boilerplate_lines_
+    unlearned = cleaner.clean(docs[0], learned=frozenset())
+    expected = cleaner.clean(docs[0])
+    assert expected == "\nStory 0 about troops and ports."
+    assert remove_learned_lines(unlearned, cleaner.boilerplate_lines_, pairs=True) == expected
+    assert remove_learned_lines(unlearned, cleaner.boilerplate_lines_) == expected[1:]
+
+
+def test_cleaners_saved_before_pair_cleaning_still_load() -> None:
+    cleaner = TextCleaner().fit([])
+    state = cleaner.__getstate__()
+    del state["pairs"]
+    old = TextCleaner.__new__(TextCleaner)
+    old.__setstate__(state)
+    assert old.get_params() == cleaner.get_params()
+    assert old.transform(["Ministers met.\nShare this article"]) == ["Ministers met."]

@@ -355,3 +355,26 @@ def test_group_field_with_one_value_is_a_usage_error(sample_workdir: Path) -> No
     frame.assign(date="2024-01-01").to_json("data/raw/articles.jsonl", orient="records", lines=True)
     with pytest.raises(UsageError, match="group_field 'date' has one value"):
         ingest(config)
+
+
+def test_pair_data_keeps_each_headline_as_the_first_line(sample_workdir: Path) -> None:
+    from pipeline.run import ingest_is_current
+
+    path = sample_workdir / "data/raw/articles.jsonl"
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    for row in rows[::5]:  # a headline that is all boilerplate: cleaned away
+        row["title"] = "Share this story"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    titles = {str(r["id"]): r["title"] for r in rows if isinstance(r.get("id"), str | int)}
+    config = load_config(Path("params.yaml"), {"features.pair_fields": ["title", "text"]})
+    ingest(load_config(Path("params.yaml")))
+    assert not ingest_is_current(config)  # declaring pairs changes how the text is cleaned
+    ingest(config)
+    assert ingest_is_current(config)
+    kept = pd.concat([load_split(config, "train"), load_split(config, "test")])
+    heads = [text.split("\n", 1)[0] for text in kept["text"]]
+    expected = [
+        "" if titles[i] == "Share this story" else " ".join(titles[i].split()) for i in kept["id"]
+    ]
+    assert len(kept) > 100 and "" in expected
+    assert heads == expected  # not the body's first line in place of a dropped headline
