@@ -100,13 +100,16 @@ _STRAIGHT_QUOTES = (("‘", "'"), ("’", "'"), ("“", '"'), ("”", '"'))
 _WIDE_SPACES = r"\t\u00a0\u2000-\u200b\u202f\u205f\u3000"  # every space but the plain one
 _SPACES = re.compile(rf"[{_WIDE_SPACES}][ {_WIDE_SPACES}]*| [ {_WIDE_SPACES}]+")
 _SPACE_RUNS = re.compile("  +")
+_WIDE_SPACE = re.compile(f"[{_WIDE_SPACES}]")
 
 
 def _squeeze_spaces(text: str) -> str:
     """Every run of spaces (tabs, no-break and other Unicode spaces) as one plain space."""
-    if text.isascii():  # its only wide space is the tab: a search for two spaces is far faster
-        return _SPACE_RUNS.sub(" ", text.replace("\t", " "))
-    return _SPACES.sub(" ", text)
+    if not text.isascii() and _WIDE_SPACE.search(text):
+        return _SPACES.sub(" ", text)
+    # no space but the plain one and the tab: a search for two spaces is far faster
+    text = text.replace("\t", " ")
+    return _SPACE_RUNS.sub(" ", text) if "  " in text else text
 
 
 def _line_keys(lines: list[str]) -> list[str]:
@@ -247,11 +250,14 @@ def _needs_ftfy(text: str) -> bool:
     regex scan costs 80 µs on a 6 KB article."""
     if "&" in text and HTML_ENTITY_RE.search(text):
         return True
-    data = text.encode("utf-8", "surrogatepass")
-    if not data.isascii():
-        for mark in _TYPOGRAPHIC_UTF8:  # UTF-8 is self-synchronising: only these characters go
-            data = data.replace(mark, b"")
-    return bool(data.translate(None, _PLAIN_ASCII))
+    # dropping the plain ASCII bytes leaves whole UTF-8 sequences (no ASCII byte is ever part
+    # of one), so a few hundred bytes to clear of the typographic marks rather than the text
+    rest = text.encode("utf-8", "surrogatepass").translate(None, _PLAIN_ASCII)
+    for mark in _TYPOGRAPHIC_UTF8:
+        if not rest:
+            return False
+        rest = rest.replace(mark, b"")
+    return bool(rest)
 
 
 def _straighten_quotes(text: str) -> str:

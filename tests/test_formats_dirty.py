@@ -376,9 +376,13 @@ def test_line_key_shortcut_equals_the_regex(line: str) -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.text(alphabet=" \t\u00a0\u2003\u200b\u3000ab\n", max_size=40))
+@given(st.text(alphabet=" \t\u00a0\u2003\u200b\u3000ab\né’\n", max_size=40))
 def test_space_runs_become_one_space_as_the_plain_pattern_does(text: str) -> None:
     plain = re.sub(r"[ \t\u00a0\u2000-\u200b\u202f\u205f\u3000]+", " ", text)
+    narrow = re.sub(
+        r"[\t\u00a0\u2000-\u200b\u202f\u205f\u3000]", "", text
+    )  # non-ASCII, no wide space
+    assert _squeeze_spaces(narrow) == re.sub(" +", " ", narrow)
     assert _squeeze_spaces(text) == plain
     assert _squeeze_spaces(text.encode("ascii", "ignore").decode()) == re.sub(
         r"[ \t]+", " ", text.encode("ascii", "ignore").decode()
