@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import sys
+import unicodedata
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.feature_extraction.text import strip_accents_unicode
 
-from pipeline.accents import strip_accents
+from pipeline.accents import MARKS_END, strip_accents
 
 
 @settings(max_examples=500, deadline=None)
@@ -27,3 +30,8 @@ def test_equals_scikit_learn_on_news_cases() -> None:
     ]
     for text in cases:
         assert strip_accents(text) == strip_accents_unicode(text), text
+
+
+def test_no_combining_mark_lies_beyond_the_scanned_range() -> None:
+    assert not any(unicodedata.combining(chr(c)) for c in range(MARKS_END, sys.maxunicode + 1))
+    assert unicodedata.combining(chr(0x1E94A))  # the last one (Adlam), inside the range
