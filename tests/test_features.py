@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import joblib
 import numpy as np
 import pandas as pd
 import pytest
@@ -107,3 +108,21 @@ def test_word_tfidf_refuses_what_scikit_learn_refuses(docs: list[str]) -> None:
         WordTfidf().fit("one document")
     with pytest.raises(ValueError, match="single string"):
         WordTfidf().fit(docs).transform("one document")
+
+
+def test_a_saved_vectorizer_keeps_its_vocabulary_as_one_string(tmp_path: Path) -> None:
+    """joblib pickles a list or dict of terms object by object in Python (seconds for a large
+    vocabulary); the saved state holds them as one string, and loads back the same."""
+    docs = ["the army signed an arms deal", "talks on the arms deal stall", "a deal on grain"]
+    word = WordTfidf(min_df=1).fit(docs)
+    state = word.__getstate__()
+    assert isinstance(state["terms_"], str)
+    assert state["vectorizer_"].vocabulary is None and word.vectorizer_.vocabulary is not None
+    joblib.dump(word, tmp_path / "word.joblib", compress=3)
+    loaded = joblib.load(tmp_path / "word.joblib")
+    assert loaded.vocabulary_ == word.vocabulary_
+    assert loaded.vectorizer_.vocabulary == word.vectorizer_.vocabulary
+    assert list(loaded.vectorizer_.get_feature_names_out()) == list(
+        word.vectorizer_.get_feature_names_out()
+    )
+    assert (loaded.transform(docs) != word.transform(docs)).nnz == 0
