@@ -152,6 +152,7 @@ def load_labelled(paths: list[str], spec: BenchSpec) -> tuple[list[str], Labels]
     from pipeline.ingest import build_document
 
     text_fields = spec.config["data"].get("text_fields", ["title", "text"])
+    pairs = bool(spec.config.get("features", {}).get("pair_fields"))
     _, task = spec.task
     docs: list[str] = []
     labels: list[Any] = []
@@ -160,7 +161,7 @@ def load_labelled(paths: list[str], spec: BenchSpec) -> tuple[list[str], Labels]
             value = (record.data or {}).get(task["field"])
             if value in (None, "", []):
                 continue
-            docs.append(build_document(record.data or {}, text_fields))
+            docs.append(build_document(record.data or {}, text_fields, pairs))
             labels.append(sorted(value) if task["type"] == "multilabel" else str(value))
     return docs, labels
 

@@ -419,7 +419,19 @@ class TextCleaner(TransformerMixin, BaseEstimator):
         doc = doc[: self.max_chars]
         if not self.pairs:
             return self._clean_part(doc, lines, stats, removed)
-        return "\n".join(self._clean_part(part, lines, stats, removed) for part in split_pair(doc))
+        head, body = split_pair(doc)
+        head = self._clean_head(head, lines, stats, removed)
+        return f"{head}\n{self._clean_part(body, lines, stats, removed)}"
+
+    def _clean_head(
+        self,
+        head: str,
+        learned: frozenset[str],
+        stats: Counter[str] | None = None,
+        removed: Counter[tuple[str, str]] | None = None,
+    ) -> str:
+        # one line, whatever line breaks ("\r") cleaning met in it
+        return self._clean_part(head, learned, stats, removed).replace("\n", " ")
 
     def _clean_part(
         self,
@@ -446,15 +458,17 @@ class TextCleaner(TransformerMixin, BaseEstimator):
             return [self.clean(doc) for doc in docs]
         # pair data sets one body against many headlines (FNC-1: 25k pairs, 900 bodies), and
         # headlines recur too: each distinct part is cleaned once per call
-        done: dict[str, str] = {}
-
-        def part(text: str) -> str:
-            cleaned = done.get(text)
-            if cleaned is None:
-                cleaned = done[text] = self._clean_part(text, self.boilerplate_lines_)
-            return cleaned
-
-        return ["\n".join(map(part, split_pair(doc[: self.max_chars]))) for doc in docs]
+        heads: dict[str, str] = {}
+        bodies: dict[str, str] = {}
+        out = []
+        for doc in docs:
+            head, body = split_pair(doc[: self.max_chars])
+            if head not in heads:
+                heads[head] = self._clean_head(head, self.boilerplate_lines_)
+            if body not in bodies:
+                bodies[body] = self._clean_part(body, self.boilerplate_lines_)
+            out.append(f"{heads[head]}\n{bodies[body]}")
+        return out
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         state.setdefault("pairs", False)  # cleaners saved before pair cleaning existed

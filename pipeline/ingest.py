@@ -80,16 +80,20 @@ def cleaner_from_config(config: Config) -> TextCleaner:
     )
 
 
-def build_document(data: dict[str, Any], text_fields: list[str]) -> str:
-    """Join the configured text fields into one document (missing fields are skipped)."""
+def build_document(data: dict[str, Any], text_fields: list[str], pairs: bool = False) -> str:
+    """Join the configured text fields into one document (missing fields are skipped). Pair
+    data (`features.pair_fields`) keeps each field in its place, a missing one as an empty
+    line, and its first field on one line: the pair features split a document there."""
     parts = []
-    for name in text_fields:
+    for k, name in enumerate(text_fields):
         value = data.get(name)
         if value is None or (isinstance(value, float) and value != value):
-            continue
-        if not isinstance(value, str):
+            value = ""
+        elif not isinstance(value, str):
             raise TypeError(f"'{name}' must be a string, got {type(value).__name__}")
-        if value.strip():
+        if pairs:
+            parts.append(value.replace("\n", " ") if k == 0 else value)
+        elif value.strip():
             parts.append(value)
     return "\n".join(parts)
 
@@ -247,7 +251,7 @@ def _validate(
         str(raw_id) if raw_id not in (None, "") else f"{Path(record.source).name}:{record.line}"
     )
     try:
-        doc = build_document(data, config.data.text_fields)
+        doc = build_document(data, config.data.text_fields, cleaner.pairs)
     except TypeError as exc:
         return Reject(record.source, record.line, rec_id, Reason.WRONG_TYPE, str(exc))
     labels: dict[str, Any] = {}

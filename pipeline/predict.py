@@ -199,7 +199,7 @@ def predict_records(
             str(raw_id) if raw_id not in (None, "") else f"{Path(record.source).name}:{record.line}"
         )
         try:
-            doc = first.cleaner.clean(build_document(data, first.text_fields))
+            doc = first.cleaner.clean(build_document(data, first.text_fields, first.cleaner.pairs))
         except TypeError as exc:
             rejects.append(Reject(record.source, record.line, rec_id, Reason.WRONG_TYPE, str(exc)))
             continue

@@ -208,3 +208,10 @@ def test_cleaners_saved_before_pair_cleaning_still_load() -> None:
     old.__setstate__(state)
     assert old.get_params() == cleaner.get_params()
     assert old.transform(["Ministers met.\nShare this article"]) == ["Ministers met."]
+
+
+def test_a_pair_headline_stays_one_line() -> None:
+    cleaner = TextCleaner(pairs=True).fit([])
+    doc = "Talks stall\ron grain\nThe body.\nMore body."
+    assert cleaner.clean(doc) == "Talks stall on grain\nThe body.\nMore body."
+    assert cleaner.transform([doc]) == [cleaner.clean(doc)]

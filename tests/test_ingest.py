@@ -14,7 +14,7 @@ import pytest
 from pipeline import ingest as ingest_module
 from pipeline.config import load_config
 from pipeline.errors import PipelineError, UsageError
-from pipeline.ingest import ingest, load_split
+from pipeline.ingest import build_document, ingest, load_split
 from pipeline.io.writers import atomic_path
 from pipeline.records import Reason
 
@@ -364,8 +364,10 @@ def test_pair_data_keeps_each_headline_as_the_first_line(sample_workdir: Path) -
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     for row in rows[::5]:  # a headline that is all boilerplate: cleaned away
         row["title"] = "Share this story"
+    for row in rows[1::7]:  # no headline at all
+        row.pop("title", None)
     path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
-    titles = {str(r["id"]): r["title"] for r in rows if isinstance(r.get("id"), str | int)}
+    titles = {str(r["id"]): r.get("title", "") for r in rows if isinstance(r.get("id"), str | int)}
     config = load_config(Path("params.yaml"), {"features.pair_fields": ["title", "text"]})
     ingest(load_config(Path("params.yaml")))
     assert not ingest_is_current(config)  # declaring pairs changes how the text is cleaned
@@ -374,7 +376,17 @@ def test_pair_data_keeps_each_headline_as_the_first_line(sample_workdir: Path) -
     kept = pd.concat([load_split(config, "train"), load_split(config, "test")])
     heads = [text.split("\n", 1)[0] for text in kept["text"]]
     expected = [
-        "" if titles[i] == "Share this story" else " ".join(titles[i].split()) for i in kept["id"]
+        "" if titles[i] in ("Share this story", "") else " ".join(titles[i].split())
+        for i in kept["id"]
     ]
     assert len(kept) > 100 and "" in expected
     assert heads == expected  # not the body's first line in place of a dropped headline
+
+
+def test_pair_documents_keep_every_field_in_its_place() -> None:
+    fields = ["title", "text"]
+    data = {"title": "Line one\nline two", "text": "Body.\nMore."}
+    assert build_document(data, fields) == "Line one\nline two\nBody.\nMore."
+    assert build_document(data, fields, pairs=True) == "Line one line two\nBody.\nMore."
+    assert build_document({"text": "Body."}, fields) == "Body."
+    assert build_document({"title": None, "text": "Body."}, fields, pairs=True) == "\nBody."
