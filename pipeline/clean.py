@@ -420,18 +420,8 @@ class TextCleaner(TransformerMixin, BaseEstimator):
         if not self.pairs:
             return self._clean_part(doc, lines, stats, removed)
         head, body = split_pair(doc)
-        head = self._clean_head(head, lines, stats, removed)
+        head = self._clean_part(head, lines, stats, removed, one_line=True)
         return f"{head}\n{self._clean_part(body, lines, stats, removed)}"
-
-    def _clean_head(
-        self,
-        head: str,
-        learned: frozenset[str],
-        stats: Counter[str] | None = None,
-        removed: Counter[tuple[str, str]] | None = None,
-    ) -> str:
-        # one line, whatever line breaks ("\r") cleaning met in it
-        return self._clean_part(head, learned, stats, removed).replace("\n", " ")
 
     def _clean_part(
         self,
@@ -439,8 +429,11 @@ class TextCleaner(TransformerMixin, BaseEstimator):
         learned: frozenset[str],
         stats: Counter[str] | None = None,
         removed: Counter[tuple[str, str]] | None = None,
+        one_line: bool = False,
     ) -> str:
-        return clean_document(
+        """`clean_document` with this cleaner's settings; `one_line` (a pair's headline): line
+        breaks that cleaning met in it ("\\r") become spaces."""
+        cleaned = clean_document(
             text,
             fix_unicode=self.fix_unicode,
             boilerplate_patterns=self.boilerplate_patterns,
@@ -450,6 +443,7 @@ class TextCleaner(TransformerMixin, BaseEstimator):
             stats=stats,
             removed=removed,
         )
+        return cleaned.replace("\n", " ") if one_line else cleaned
 
     def transform(self, X: Any) -> list[str]:
         check_is_fitted(self, "boilerplate_lines_")
@@ -464,7 +458,7 @@ class TextCleaner(TransformerMixin, BaseEstimator):
         for doc in docs:
             head, body = split_pair(doc[: self.max_chars])
             if head not in heads:
-                heads[head] = self._clean_head(head, self.boilerplate_lines_)
+                heads[head] = self._clean_part(head, self.boilerplate_lines_, one_line=True)
             if body not in bodies:
                 bodies[body] = self._clean_part(body, self.boilerplate_lines_)
             out.append(f"{heads[head]}\n{bodies[body]}")
