@@ -413,7 +413,8 @@ class TextCleaner(TransformerMixin, BaseEstimator):
         """Clean one document with this cleaner's settings (and learned lines unless given).
 
         With `pairs`, the headline (first line) and the body are cleaned apart and the headline
-        stays the first line, empty if nothing of it is left: the pair features split there.
+        stays the first line, one line, empty if nothing of it is left: the pair features split
+        there.
         """
         lines = self.boilerplate_lines_ if learned is None else learned
         doc = doc[: self.max_chars]
