@@ -5,18 +5,20 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
 import shutil
 import stat
 from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from sklearn.datasets import make_classification, make_multilabel_classification
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import Pipeline
 from sklearn.svm import LinearSVC
 
-from pipeline.classifier import CalibratedLinearClassifier, best_f1_threshold
+from pipeline.classifier import CalibratedLinearClassifier, _decision, best_f1_threshold
 from pipeline.clean import TextCleaner
 from pipeline.errors import PipelineError, UsageError
 from pipeline.train import load_model, save_model
@@ -226,3 +228,22 @@ def test_a_label_missing_from_a_fold_fits_without_warning_noise() -> None:
         warnings.simplefilter("error")
         scores, _ = cv_fit([OneVsRestClassifier(LinearSVC())], X, Y, folds=3, seed=0, n_jobs=1)
     assert scores[0].shape == (30, 2)
+
+
+def test_one_vs_rest_scores_come_from_stacked_weights_unchanged(multilabel_data) -> None:
+    X, Y = multilabel_data
+    X = sp.csr_matrix(X)
+    clf = CalibratedLinearClassifier(LinearSVC(random_state=0), multilabel=True, random_state=0)
+    clf.fit(X, Y)
+    per_label = _decision(clf.estimator_, X)
+    assert np.array_equal(clf.decision_scores(X), per_label)  # same sums, same order
+    assert "_stacked" in clf.__dict__ and "_stacked" not in pickle.loads(pickle.dumps(clf)).__dict__
+    with pytest.raises(ValueError, match="features"):
+        clf.decision_scores(X[:, :5])
+    # a label never present is fitted as a constant: the per-label path, same scores
+    Y_const = Y.copy()
+    Y_const[:, 0] = 0
+    const = CalibratedLinearClassifier(LinearSVC(random_state=0), multilabel=True).fit(X, Y_const)
+    assert const.__dict__.get("_stacked", False) is False
+    assert np.array_equal(const.decision_scores(X), _decision(const.estimator_, X))
+    assert const.__dict__["_stacked"] is None
