@@ -243,7 +243,9 @@ def test_one_vs_rest_scores_come_from_stacked_weights_unchanged(multilabel_data)
     # a label never present is fitted as a constant: the per-label path, same scores
     Y_const = Y.copy()
     Y_const[:, 0] = 0
-    const = CalibratedLinearClassifier(LinearSVC(random_state=0), multilabel=True).fit(X, Y_const)
+    with pytest.warns(UserWarning, match="present in all training examples"):
+        const = CalibratedLinearClassifier(LinearSVC(random_state=0), multilabel=True)
+        const.fit(X, Y_const)
     assert const.__dict__.get("_stacked", False) is False
     assert np.array_equal(const.decision_scores(X), _decision(const.estimator_, X))
     assert const.__dict__["_stacked"] is None
