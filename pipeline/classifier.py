@@ -25,7 +25,8 @@ def _decision(estimator: Any, X: Any) -> np.ndarray:
 
 def _stacked_weights(estimator: Any) -> tuple[np.ndarray, np.ndarray] | None:
     """A one-vs-rest linear model's weights as one (features x labels) matrix and its
-    intercepts; None for any other model, or one holding a constant label's stand-in."""
+    intercepts; None for any other model, or one holding a constant label's stand-in. Every
+    model type here scores X @ coef_.T + intercept_ (NBSVM's coef_ holds its scaling)."""
     if not isinstance(estimator, OneVsRestClassifier):
         return None
     parts = estimator.estimators_
@@ -256,7 +257,7 @@ class CalibratedLinearClassifier(ClassifierMixin, BaseEstimator):
 
     def decision_scores(self, X: Any) -> np.ndarray:
         """The linear model's scores; a one-vs-rest model's labels all in one product with
-        their stacked weights, not one pass over X per label (Reuters' 90 labels: 46 -> 15 µs
+        their stacked weights, not one pass over X per label (Reuters' 90 labels: 46 -> 21 µs
         a document; the same sums in the same order, so the same scores)."""
         stacked = self.__dict__.get("_stacked", False)
         if stacked is False:

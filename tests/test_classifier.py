@@ -15,12 +15,14 @@ import pytest
 import scipy.sparse as sp
 from sklearn.datasets import make_classification, make_multilabel_classification
 from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.svm import LinearSVC
 
 from pipeline.classifier import CalibratedLinearClassifier, _decision, best_f1_threshold
 from pipeline.clean import TextCleaner
 from pipeline.errors import PipelineError, UsageError
+from pipeline.nbsvm import NBLinearSVC
 from pipeline.train import load_model, save_model
 
 
@@ -233,10 +235,10 @@ def test_a_label_missing_from_a_fold_fits_without_warning_noise() -> None:
 def test_one_vs_rest_scores_come_from_stacked_weights_unchanged(multilabel_data) -> None:
     X, Y = multilabel_data
     X = sp.csr_matrix(X)
-    clf = CalibratedLinearClassifier(LinearSVC(random_state=0), multilabel=True, random_state=0)
-    clf.fit(X, Y)
-    per_label = _decision(clf.estimator_, X)
-    assert np.array_equal(clf.decision_scores(X), per_label)  # same sums, same order
+    for base in (NBLinearSVC(random_state=0), LogisticRegression(), LinearSVC(random_state=0)):
+        clf = CalibratedLinearClassifier(base, multilabel=True, random_state=0).fit(X, Y)
+        per_label = _decision(clf.estimator_, X)
+        assert np.array_equal(clf.decision_scores(X), per_label)  # same sums, same order
     assert "_stacked" in clf.__dict__ and "_stacked" not in pickle.loads(pickle.dumps(clf)).__dict__
     with pytest.raises(ValueError, match="features"):
         clf.decision_scores(X[:, :5])
