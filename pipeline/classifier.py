@@ -30,7 +30,7 @@ def _stacked_weights(estimator: Any) -> tuple[np.ndarray, np.ndarray] | None:
     if not isinstance(estimator, OneVsRestClassifier):
         return None
     parts = estimator.estimators_
-    if not all(getattr(e, "coef_", np.zeros((2, 0))).shape[0] == 1 for e in parts):
+    if not all(hasattr(e, "coef_") and e.coef_.shape[0] == 1 for e in parts):
         return None
     weights = np.ascontiguousarray(np.vstack([e.coef_ for e in parts]).T)
     return weights, np.concatenate([np.ravel(e.intercept_) for e in parts])

@@ -28,8 +28,7 @@ class TermIndex:
     """
 
     def __init__(self, table: np.ndarray, size: int) -> None:
-        self.table = table  # one row (code, column) per slot; a free slot's column is -1
-        self.keys, self.values = table[:, 0], table[:, 1]
+        """`table`: one row (code, column) per slot, a free slot's column -1."""
         self.mask = len(table) - 1
         self.size = size  # terms in the vocabulary
         # each slot as one 16-byte item, so one gather reads a term's code and column together
@@ -123,9 +122,10 @@ def _power_tables(n: int) -> tuple[np.ndarray, np.ndarray]:
 
 def token_codes(data: bytes, min_bytes: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The code of every token of `data` (separated by spaces or any byte below them, such as
-    line breaks) of at least `min_bytes` bytes, and the offsets where it starts and ends. A code is the polynomial hash of the token's bytes modulo 2**64,
-    scrambled (splitmix64's finaliser): one numpy pass over the whole buffer, where hashing each
-    word as a Python string costs 100-200 ns."""
+    line breaks) of at least `min_bytes` bytes, and the offsets where it starts and ends. A code
+    is the polynomial hash of the token's bytes modulo 2**64, scrambled (splitmix64's finaliser):
+    one numpy pass over the whole buffer, where hashing each word as a Python string costs
+    100-200 ns."""
     buf = np.frombuffer(data, np.uint8)
     in_word = np.zeros(len(buf) + 2, np.int8)
     in_word[1:-1] = buf > _SPACE
