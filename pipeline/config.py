@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import (
@@ -107,12 +107,22 @@ class FeaturesConfig(_Strict):
     pair_fields: list[str] | None = None
 
 
+ModelType = Literal["linear_svc", "nb_svm", "logreg", "sgd"]
+Grid = dict[str, list[Any]]
+
+
+def _default_grid() -> list[Grid]:
+    return [{"C": [1.0, 0.3]}, {"type": ["nb_svm"], "C": [0.3]}]
+
+
 class ModelConfig(_Strict):
     """Linear classifier, its search grid and probability calibration."""
 
-    type: Literal["linear_svc", "nb_svm", "logreg", "sgd"] = "linear_svc"
+    type: ModelType = "linear_svc"
     search: bool = True
-    grid: dict[str, list[Any]] = Field(default_factory=lambda: {"C": [1.0, 0.3, 0.1]})
+    # one grid, or a list of grids searched together (as scikit-learn's `param_grid`); a grid's
+    # `type` entry overrides `type` above, so the search can pick the model type itself
+    grid: Grid | list[Grid] = Field(default_factory=_default_grid)
     params: dict[str, Any] = Field(default_factory=dict)  # fixed estimator parameters
     cv: int = Field(3, ge=2)
     scoring: Literal["macro_f1", "micro_f1", "accuracy"] = "macro_f1"
@@ -122,6 +132,19 @@ class ModelConfig(_Strict):
     threshold_min_f1: float = Field(0.2, ge=0, le=1)
     min_labels: int = Field(1, ge=0)  # multilabel: always predict at least this many labels
     n_jobs: int = -1
+
+    @field_validator("grid")
+    @classmethod
+    def _known_types(cls, grid: Grid | list[Grid]) -> Grid | list[Grid]:
+        known = get_args(ModelType)
+        for part in grid if isinstance(grid, list) else [grid]:
+            for name, values in part.items():
+                if not values:
+                    raise ValueError(f"grid entry {name!r} lists no value")
+            unknown = [t for t in part.get("type", []) if t not in known]
+            if unknown:
+                raise ValueError(f"grid type {unknown[0]!r} is not one of {', '.join(known)}")
+        return grid
 
 
 class PathsConfig(_Strict):

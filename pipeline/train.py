@@ -56,31 +56,41 @@ class TrainedTask:
 
 
 def base_estimator(config: Config, params: dict[str, Any]) -> Any:
+    """The estimator of one grid point: its `type` (else `model.type`) with `model.params` and
+    the point's other parameters."""
     m = config.model
-    merged = {**m.params, **params}
-    if m.type == "nb_svm":
-        return NBLinearSVC(class_weight=m.class_weight, random_state=config.seed, **merged)
-    if m.type == "linear_svc":
-        return LinearSVC(class_weight=m.class_weight, random_state=config.seed, **merged)
-    if m.type == "logreg":
-        merged.setdefault("max_iter", 2000)
-        return LogisticRegression(class_weight=m.class_weight, random_state=config.seed, **merged)
-    merged.setdefault("loss", "modified_huber")
-    return SGDClassifier(class_weight=m.class_weight, random_state=config.seed, **merged)
+    kind = params.get("type", m.type)
+    merged = {**m.params, **{k: v for k, v in params.items() if k != "type"}}
+    try:
+        if kind == "nb_svm":
+            return NBLinearSVC(class_weight=m.class_weight, random_state=config.seed, **merged)
+        if kind == "linear_svc":
+            return LinearSVC(class_weight=m.class_weight, random_state=config.seed, **merged)
+        if kind == "logreg":
+            merged.setdefault("max_iter", 2000)
+            return LogisticRegression(
+                class_weight=m.class_weight, random_state=config.seed, **merged
+            )
+        merged.setdefault("loss", "modified_huber")
+        return SGDClassifier(class_weight=m.class_weight, random_state=config.seed, **merged)
+    except TypeError as exc:  # a parameter this model type does not take
+        raise UsageError(f"model {kind}: {exc}") from exc
 
 
 def candidate_params(config: Config) -> list[dict[str, Any]]:
-    """Grid points to try; with search off, the first value of each grid entry."""
-    grid = config.model.grid
-    if not grid:
-        return [{}]
-    keys = sorted(grid)
-    if not config.model.search:
-        return [{k: grid[k][0] for k in keys}]
-    return [
-        dict(zip(keys, values, strict=True))
-        for values in itertools.product(*(grid[k] for k in keys))
-    ]
+    """Grid points to try, grid by grid in order; with search off, the first value of each
+    entry of the first grid."""
+    grids = config.model.grid if isinstance(config.model.grid, list) else [config.model.grid]
+    points: list[dict[str, Any]] = []
+    for grid in grids or [{}]:
+        keys = sorted(grid)
+        if not config.model.search:
+            return [{k: grid[k][0] for k in keys}]
+        points += [
+            dict(zip(keys, values, strict=True))
+            for values in itertools.product(*(grid[k] for k in keys))
+        ]
+    return points
 
 
 def encode_targets(values: pd.Series, task: TaskConfig) -> tuple[np.ndarray, list[str]]:

@@ -4,18 +4,21 @@ rule for rare labels, headline-body pair features and NBSVM."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.sparse as sp
+from pydantic import ValidationError
 from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import normalize
 from sklearn.svm import LinearSVC
 
 from pipeline.classifier import CalibratedLinearClassifier, platt_fit
 from pipeline.clean import split_pair
-from pipeline.config import Config
+from pipeline.config import Config, TaskConfig
 from pipeline.errors import UsageError
-from pipeline.features import PairSimilarity, PrefixStems, build_vectorizer
+from pipeline.features import Features, PairSimilarity, PrefixStems, build_vectorizer
 from pipeline.nbsvm import NBLinearSVC, log_count_ratio
-from pipeline.train import base_estimator
+from pipeline.train import base_estimator, candidate_params, fit_task
 
 
 def test_platt_fit_matches_logistic_regression_on_each_label() -> None:
@@ -225,3 +228,67 @@ def test_cv_groups_join_copies_and_named_groups(tmp_path) -> None:
     assert cv_groups(ungrouped, frame) is None
     with pytest.raises(UsageError, match=r"fewer than model.cv = 3"):
         cv_groups(config, frame.assign(group=["x"] * 7).iloc[:3])
+
+
+def test_grid_list_searches_every_grid_in_order_and_search_off_takes_the_first() -> None:
+    grids = [{"C": [1.0, 0.3]}, {"type": ["nb_svm"], "C": [0.3], "alpha": [1.0, 0.5]}]
+    config = Config.model_validate({"model": {"grid": grids}})
+    assert candidate_params(config) == [
+        {"C": 1.0},
+        {"C": 0.3},
+        {"C": 0.3, "alpha": 1.0, "type": "nb_svm"},
+        {"C": 0.3, "alpha": 0.5, "type": "nb_svm"},
+    ]
+    config.model.search = False
+    assert candidate_params(config) == [{"C": 1.0}]
+    # one grid as a mapping, as before lists were allowed
+    assert candidate_params(Config.model_validate({"model": {"grid": {"C": [2.0]}}})) == [
+        {"C": 2.0}
+    ]
+
+
+def test_grid_point_type_overrides_the_model_type() -> None:
+    config = Config.model_validate({"model": {"type": "logreg"}})
+    assert isinstance(base_estimator(config, {"C": 0.3, "type": "nb_svm"}), NBLinearSVC)
+    assert isinstance(base_estimator(config, {"C": 0.3}), LogisticRegression)
+    with pytest.raises(UsageError, match=r"model linear_svc: .*alpha"):
+        base_estimator(config, {"alpha": 0.5, "type": "linear_svc"})
+
+
+@pytest.mark.parametrize(
+    ("grid", "message"),
+    [
+        ([{"type": ["svm"]}], "grid type 'svm' is not one of linear_svc, nb_svm"),
+        ({"C": []}, "grid entry 'C' lists no value"),
+    ],
+)
+def test_bad_grid_is_a_usage_error(grid: object, message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        Config.model_validate({"model": {"grid": grid}})
+
+
+@pytest.mark.parametrize(("signal", "winner"), [(0.4, NBLinearSVC), (1.0, LinearSVC)])
+def test_search_picks_the_model_type_by_cross_validation(signal: float, winner: type) -> None:
+    """Each class flags 2 of its 20 words in a document, among random words. Faint flags: the
+    naive-Bayes scaling finds them better; strong flags: the plain SVM. Either way the search
+    reports every point and keeps the best one, type included."""
+    rng = np.random.default_rng(0)
+    y = rng.choice(["a", "b", "c"], size=300)
+    X = sp.random(300, 600, density=0.05, random_state=1, format="lil")
+    for i, label in enumerate(y):
+        for j in rng.choice(20, size=2, replace=False):
+            X[i, {"a": 0, "b": 20, "c": 40}[label] + j] = signal
+    X = normalize(sp.csr_matrix(X))
+    features = Features(vectorizer=None, X_train=X, X_test=X[:0], stamp="")
+    config = Config.model_validate(
+        {"model": {"grid": [{"C": [1.0]}, {"type": ["nb_svm"], "C": [1.0]}], "n_jobs": 1}}
+    )
+    task = TaskConfig(field="label", type="multiclass")
+    model, report = fit_task("label", task, features, pd.Series(y), config)
+    assert [point["params"] for point in report["search"]] == [
+        {"C": 1.0},
+        {"C": 1.0, "type": "nb_svm"},
+    ]
+    best = max(report["search"], key=lambda point: point["macro_f1"])
+    assert report["best_params"] == best["params"]
+    assert type(model.estimator) is winner
