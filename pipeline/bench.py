@@ -149,7 +149,7 @@ def project_config(job: Job) -> Config:
 
 def load_labelled(paths: list[str], spec: BenchSpec) -> tuple[list[str], Labels]:
     """Documents (text fields joined as ingest joins them) and labels of the labelled records."""
-    from pipeline.ingest import build_document
+    from pipeline.clean import build_document
 
     text_fields = spec.config["data"].get("text_fields", ["title", "text"])
     pairs = bool(spec.config.get("features", {}).get("pair_fields"))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
 from typing import Any
 
@@ -348,10 +348,33 @@ def learn_boilerplate(
     return frozenset(key for key, n in counts.items() if n >= threshold)
 
 
-def as_texts(X: Any) -> list[str]:
-    """Accept a list/array/Series of strings, or a DataFrame (its `text` column, else all
-    string columns joined), as MLflow's pyfunc passes DataFrames."""
+def build_document(data: Mapping[str, Any], text_fields: Sequence[str], pairs: bool = False) -> str:
+    """Join the configured text fields into one document (missing fields are skipped). Pair
+    data (`features.pair_fields`) keeps each field in its place, a missing one as an empty
+    line, and its first field on one line: the pair features split a document there."""
+    parts = []
+    for k, name in enumerate(text_fields):
+        value = data.get(name)
+        if value is None or (isinstance(value, float) and value != value):
+            value = ""
+        elif not isinstance(value, str):
+            raise TypeError(f"'{name}' must be a string, got {type(value).__name__}")
+        if pairs:
+            parts.append(value.replace("\n", " ") if k == 0 else value)
+        elif value.strip():
+            parts.append(value)
+    return "\n".join(parts)
+
+
+def as_texts(X: Any, text_fields: Sequence[str] | None = None, pairs: bool = False) -> list[str]:
+    """Accept a list/array/Series of strings, or a DataFrame, as MLflow's pyfunc passes: its
+    `text_fields` columns made into documents as ingest makes them (`build_document`); without
+    any of those columns, its `text` column, else all string columns joined."""
     if hasattr(X, "columns"):
+        present = [name for name in text_fields or () if name in X.columns]
+        if present:
+            rows = X[present].to_dict("records")
+            return [build_document(row, text_fields or (), pairs) for row in rows]
         cols = ["text"] if "text" in X.columns else list(X.columns)
         frame = X[cols].fillna("").astype(str)
         return ["\n".join(row) for row in frame.itertuples(index=False, name=None)]
@@ -375,6 +398,7 @@ class TextCleaner(TransformerMixin, BaseEstimator):
         boilerplate_max_words: int = 30,
         max_chars: int = 100_000,
         pairs: bool = False,
+        text_fields: list[str] | None = None,
     ) -> None:
         self.fix_unicode = fix_unicode
         self.boilerplate_patterns = boilerplate_patterns
@@ -386,9 +410,10 @@ class TextCleaner(TransformerMixin, BaseEstimator):
         self.boilerplate_max_words = boilerplate_max_words
         self.max_chars = max_chars
         self.pairs = pairs
+        self.text_fields = text_fields  # a DataFrame's columns that make a document (`as_texts`)
 
     def fit(self, X: Any, y: Any = None) -> TextCleaner:
-        self.fit_cleaned([self.clean(doc, learned=frozenset()) for doc in as_texts(X)])
+        self.fit_cleaned([self.clean(doc, learned=frozenset()) for doc in self._documents(X)])
         return self
 
     def fit_cleaned(self, cleaned_docs: Sequence[str]) -> TextCleaner:
@@ -448,7 +473,7 @@ class TextCleaner(TransformerMixin, BaseEstimator):
 
     def transform(self, X: Any) -> list[str]:
         check_is_fitted(self, "boilerplate_lines_")
-        docs = as_texts(X)
+        docs = self._documents(X)
         if not self.pairs:
             return [self.clean(doc) for doc in docs]
         # pair data sets one body against many headlines (FNC-1: 25k pairs, 900 bodies), and
@@ -465,8 +490,12 @@ class TextCleaner(TransformerMixin, BaseEstimator):
             out.append(f"{heads[head]}\n{bodies[body]}")
         return out
 
+    def _documents(self, X: Any) -> list[str]:
+        return as_texts(X, self.text_fields, self.pairs)
+
     def __setstate__(self, state: dict[str, Any]) -> None:
         state.setdefault("pairs", False)  # cleaners saved before pair cleaning existed
+        state.setdefault("text_fields", None)  # ...or before they knew their text fields
         super().__setstate__(state)
 
     def __sklearn_is_fitted__(self) -> bool:

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import GroupShuffleSplit, ShuffleSplit, StratifiedShuffleSplit
 
-from pipeline.clean import TextCleaner, remove_learned_lines
+from pipeline.clean import TextCleaner, build_document, remove_learned_lines
 from pipeline.config import Config
 from pipeline.dedup import find_configured
 from pipeline.errors import PipelineError, UsageError
@@ -77,25 +77,8 @@ def cleaner_from_config(config: Config) -> TextCleaner:
         boilerplate_max_words=c.boilerplate_max_words,
         max_chars=c.max_chars,
         pairs=config.features.pair_fields is not None,
+        text_fields=list(config.data.text_fields),
     )
-
-
-def build_document(data: dict[str, Any], text_fields: list[str], pairs: bool = False) -> str:
-    """Join the configured text fields into one document (missing fields are skipped). Pair
-    data (`features.pair_fields`) keeps each field in its place, a missing one as an empty
-    line, and its first field on one line: the pair features split a document there."""
-    parts = []
-    for k, name in enumerate(text_fields):
-        value = data.get(name)
-        if value is None or (isinstance(value, float) and value != value):
-            value = ""
-        elif not isinstance(value, str):
-            raise TypeError(f"'{name}' must be a string, got {type(value).__name__}")
-        if pairs:
-            parts.append(value.replace("\n", " ") if k == 0 else value)
-        elif value.strip():
-            parts.append(value)
-    return "\n".join(parts)
 
 
 def reject_for(record: RawRecord, id_field: str = "id") -> Reject:

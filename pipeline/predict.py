@@ -17,8 +17,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipeline.clean import build_document
 from pipeline.errors import UsageError
-from pipeline.ingest import build_document, reject_for
+from pipeline.ingest import reject_for
 from pipeline.io.readers import expand_inputs, iter_batches
 from pipeline.io.writers import atomic_path
 from pipeline.records import RawRecord, Reason, Reject

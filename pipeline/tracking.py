@@ -21,6 +21,7 @@ from pipeline.ingest import DUPLICATES, MANIFEST, REJECTS
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 CHAMPION, CANDIDATE = "champion", "candidate"
 # what `predict` needs to use a logged model without the local models/ folder
+_EXAMPLE_TEXT = "Defence ministers met in Jakarta to sign an arms deal."
 LOGGED_METADATA = ("task", "type", "labels", "text_fields", "id_field", "fields")
 
 
@@ -48,6 +49,25 @@ def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
         out[prefix] = value
 
 
+def _input_example(text_fields: list[str]) -> pd.DataFrame:
+    """One article with a column per text field, as pyfunc callers pass them (`as_texts`)."""
+    example = {"title": "Jakarta hosts defence talks", "text": _EXAMPLE_TEXT}
+    return pd.DataFrame({name: [example.get(name, _EXAMPLE_TEXT)] for name in text_fields})
+
+
+def _signature(example: pd.DataFrame, output: Any) -> Any:
+    """The inferred signature, every text column optional: a missing field is skipped as
+    ingest skips it (a pair's missing headline stays an empty first line)."""
+    from mlflow.models import infer_signature
+    from mlflow.types.schema import ColSpec, Schema
+
+    signature = infer_signature(example, output)
+    signature.inputs = Schema(
+        [ColSpec(col.type, col.name, required=False) for col in signature.inputs.inputs]
+    )
+    return signature
+
+
 def log_run(
     config: Config,
     *,
@@ -60,7 +80,6 @@ def log_run(
 ) -> LoggedRun:
     """Log a whole training run; `models` maps task → (pipeline, metadata) to log and register."""
     import mlflow
-    from mlflow.models import infer_signature
 
     logging.getLogger("mlflow").setLevel(logging.ERROR)  # keep the run's own summary readable
     uri = tracking_uri(config)
@@ -69,6 +88,9 @@ def log_run(
     mlflow.set_experiment(config.mlflow.experiment)
     params: dict[str, Any] = {}
     _flatten("", config.model_dump(mode="json"), params)
+    for task, (_, metadata) in models.items():  # what the search chose, model type included
+        chosen = {"type": config.model.type, **metadata.get("best_params", {})}
+        params |= {f"{task}.best.{key}": value for key, value in chosen.items()}
     logged = LoggedRun("", uri, config.mlflow.experiment)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", module="mlflow")
@@ -88,14 +110,12 @@ def log_run(
                 if (processed_dir / name).exists():
                     mlflow.log_artifact(str(processed_dir / name), artifact_path="data")
             for task, (pipe, metadata) in models.items():
-                example = pd.DataFrame(
-                    {"text": ["Defence ministers met in Jakarta to sign an arms deal."]}
-                )
+                example = _input_example(metadata["text_fields"])
                 info = mlflow.sklearn.log_model(
                     pipe,
                     name=task,
                     serialization_format="cloudpickle",
-                    signature=infer_signature(example, pipe.predict(example)),
+                    signature=_signature(example, pipe.predict(example)),
                     input_example=example,
                     code_paths=[str(Path(pipeline.__file__).parent)],
                     pip_requirements=_requirements(metadata),

@@ -12,7 +12,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.base import clone
 
-from pipeline.clean import TextCleaner, clean_document, line_key, remove_learned_lines
+from pipeline.clean import (
+    TextCleaner,
+    build_document,
+    clean_document,
+    line_key,
+    remove_learned_lines,
+)
 
 
 def assert_seed_expectations(cleaned: str, expected: dict[str, Any]) -> None:
@@ -203,7 +209,7 @@ def test_pair_cleaning_removes_a_learned_headline_as_clean_does() -> None:
 def test_cleaners_saved_before_pair_cleaning_still_load() -> None:
     cleaner = TextCleaner().fit([])
     state = cleaner.__getstate__()
-    del state["pairs"]
+    del state["pairs"], state["text_fields"]
     old = TextCleaner.__new__(TextCleaner)
     old.__setstate__(state)
     assert old.get_params() == cleaner.get_params()
@@ -215,3 +221,31 @@ def test_a_pair_headline_stays_one_line() -> None:
     doc = "Talks stall\ron grain\nThe body.\nMore body."
     assert cleaner.clean(doc) == "Talks stall on grain\nThe body.\nMore body."
     assert cleaner.transform([doc]) == [cleaner.clean(doc)]
+
+
+def test_a_dataframe_becomes_documents_as_ingest_builds_them() -> None:
+    """MLflow's pyfunc passes a DataFrame: its text-field columns make each document, so a
+    served model sees the titles (and a pair model its headlines) it was trained with."""
+    frame = pd.DataFrame(
+        {
+            "id": ["a", "b"],
+            "title": ["Talks on grain", None],
+            "text": ["Ministers met.\nShare this article", "Ports reopened."],
+        }
+    )
+    cleaner = TextCleaner(text_fields=["title", "text"]).fit([])
+    rows = frame.to_dict("records")
+    expected = [cleaner.clean(build_document(row, ["title", "text"])) for row in rows]
+    assert (
+        cleaner.transform(frame)
+        == expected
+        == ["Talks on grain\nMinisters met.", "Ports reopened."]
+    )
+    # a missing column is a missing field; a pair keeps an empty headline line in its place
+    assert cleaner.transform(frame[["text"]]) == ["Ministers met.", "Ports reopened."]
+    pairs = TextCleaner(pairs=True, text_fields=["title", "text"]).fit([])
+    assert pairs.transform(frame[["text"]]) == ["\nMinisters met.", "\nPorts reopened."]
+    # no text-field column at all, or a cleaner saved without its fields: the `text` column
+    text_only = ["Ministers met.", "Ports reopened."]
+    assert TextCleaner(text_fields=["body"]).fit([]).transform(frame) == text_only
+    assert TextCleaner().fit([]).transform(frame) == text_only

@@ -19,8 +19,9 @@ import pytest
 import yaml
 from conftest import copy_sample_project
 
+from pipeline.clean import build_document
 from pipeline.config import load_config
-from pipeline.ingest import build_document, ingest
+from pipeline.ingest import ingest
 from pipeline.io.readers import iter_records
 from pipeline.predict import load_models
 

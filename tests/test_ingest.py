@@ -12,9 +12,10 @@ import pandas as pd
 import pytest
 
 from pipeline import ingest as ingest_module
+from pipeline.clean import build_document
 from pipeline.config import load_config
 from pipeline.errors import PipelineError, UsageError
-from pipeline.ingest import build_document, ingest, load_split
+from pipeline.ingest import ingest, load_split
 from pipeline.io.writers import atomic_path
 from pipeline.records import Reason
 

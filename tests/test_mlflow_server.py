@@ -43,8 +43,13 @@ def test_run_logs_to_the_server_registers_and_serves_models(
     run_pipeline,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    import mlflow
+    import pandas as pd
     from mlflow import MlflowClient
     from mlflow.models import get_model_info
+
+    from pipeline.clean import build_document
+    from pipeline.train import load_model
 
     url = mlflow_server
     run = run_pipeline("run", "--fast", "--tracking-uri", url, cwd=sample_workdir)
@@ -61,6 +66,8 @@ def test_run_logs_to_the_server_registers_and_serves_models(
             assert logged.data.metrics[f"{task}.{key}"] == pytest.approx(metrics[task][key])
     assert logged.data.params["seed"] == "42"
     assert logged.data.params["model.search"] == "False"
+    assert logged.data.params["topic.best.C"] == "1.0"  # no search: the first grid's first point
+    assert logged.data.params["topic.best.type"] == "linear_svc"
     artifacts = artifact_paths(client, run_id)
     assert {
         "reports/metrics.json",
@@ -82,7 +89,27 @@ def test_run_logs_to_the_server_registers_and_serves_models(
         assert champion.run_id == run_id
         info = get_model_info(f"models:/{name}@champion")
         assert info.signature is not None
-        assert [col.name for col in info.signature.inputs.inputs] == ["text"]
+        columns = info.signature.inputs.inputs
+        assert [(col.name, col.required) for col in columns] == [
+            ("title", False),
+            ("text", False),
+        ]
+
+    # served through pyfunc, a DataFrame of titles and texts scores as the saved pipeline
+    # scores the documents ingest builds from them
+    articles = pd.DataFrame(
+        {
+            "title": ["Navy chiefs sign a submarine deal", None],
+            "text": ["The defence ministers agreed on two submarines.", "Talks on rice tariffs."],
+        }
+    )
+    served_model = mlflow.pyfunc.load_model("models:/news-stance@champion")
+    pipe, _ = load_model(sample_workdir / "models" / "stance")
+    documents = [build_document(row, ["title", "text"]) for row in articles.to_dict("records")]
+    assert list(served_model.predict(articles)) == list(pipe.predict(documents))
+    assert list(served_model.predict(articles[["text"]])) == list(
+        pipe.predict(articles["text"].tolist())
+    )
 
     out_dir = tmp_path / "elsewhere"
     out_dir.mkdir()

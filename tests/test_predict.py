@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from pipeline.ingest import build_document
+from pipeline.clean import build_document
 from pipeline.predict import load_models, predict
 from pipeline.train import load_model
 
