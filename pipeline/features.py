@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 from array import array
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -610,6 +611,7 @@ class Features:
     X_train: sp.csr_matrix
     X_test: sp.csr_matrix
     stamp: str
+    fit_seconds: float | None = None  # fitting the vectorizer on train (None: read from cache)
 
     @property
     def n_features(self) -> int:
@@ -629,8 +631,10 @@ def build_features(config: Config) -> Features:
     """Fit TF-IDF on the processed train split, transform both splits, and cache the result."""
     train, test = load_split(config, "train"), load_split(config, "test")
     vectorizer = build_vectorizer(config.features)
+    start = time.perf_counter()
     X_train = sp.csr_matrix(vectorizer.fit_transform(train["text"].tolist()))
     drop_pruned_terms(vectorizer)
+    fit_seconds = time.perf_counter() - start
     X_test = sp.csr_matrix(vectorizer.transform(test["text"].tolist()))
     out = features_dir(config)
     out.mkdir(parents=True, exist_ok=True)
@@ -644,7 +648,7 @@ def build_features(config: Config) -> Features:
         joblib.dump(vectorizer, tmp)
     stamp = _stamp(config)
     write_json(out / "stamp.json", {"stamp": stamp, "n_features": X_train.shape[1]})
-    return Features(vectorizer, X_train, X_test, stamp)
+    return Features(vectorizer, X_train, X_test, stamp, fit_seconds)
 
 
 def load_features(config: Config) -> Features:
