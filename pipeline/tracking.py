@@ -20,8 +20,8 @@ from pipeline.ingest import DUPLICATES, MANIFEST, REJECTS
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 CHAMPION, CANDIDATE = "champion", "candidate"
-# what `predict` needs to use a logged model without the local models/ folder
 _EXAMPLE_TEXT = "Defence ministers met in Jakarta to sign an arms deal."
+# what `predict` needs to use a logged model without the local models/ folder
 LOGGED_METADATA = ("task", "type", "labels", "text_fields", "id_field", "fields")
 
 
