@@ -80,9 +80,6 @@ _CREDIT_MAX_WORDS = 14
 # every credit line has a "/" or ":" or starts like this: a cheap test before CREDIT_LINE
 _PHOTOS_BY = re.compile(r"\(?(?i:photos?|images?|pictures?) by ")
 _PHOTOS_BY_FIRST = "(pPiI"  # the characters _PHOTOS_BY can start with: a cheaper test first
-_PHOTOS_BY_LINE = re.compile(f"^{_PHOTOS_BY.pattern}", re.MULTILINE)  # ...at any line's start
-_KEY_SPACES = re.compile(rb"  +")
-_KEY_LINE_ENDS = re.compile(rb" ?\n ?")
 _NON_WORD = re.compile(r"\W+")
 # ASCII letters lowercased, digits and "_" kept, any other byte a space
 _ASCII_KEY = ascii_word_table(lowercase=True)
@@ -121,11 +118,8 @@ def _line_keys(lines: list[str]) -> list[str]:
     text = "\n".join(lines)
     if not lines or has_wide_word_char(text):
         return [line_key(line) for line in lines]
-    keyed = text.encode("utf-8", "surrogatepass").translate(_ASCII_LINE_KEYS)
-    # each line's " ".join(key.split()), for all the lines at once: only spaces and line breaks
-    # are left between the words
-    keyed = _KEY_LINE_ENDS.sub(b"\n", _KEY_SPACES.sub(b" ", keyed)).strip(b" ")
-    return keyed.decode("ascii").split("\n")
+    keyed = text.encode("utf-8", "surrogatepass").translate(_ASCII_LINE_KEYS).decode("ascii")
+    return [" ".join(key.split()) for key in keyed.split("\n")]
 
 
 @cache
@@ -135,17 +129,8 @@ def _line_gate(boilerplate_patterns: bool, captions: bool) -> re.Pattern[str] | 
     patterns += [CAPTION_LINE] if captions else []
     if not patterns:
         return None
-    # UI_PREFIXES and BOILERPLATE_LINE ignore case; CAPTION_LINE's letters are in (?i:) already.
-    # MULTILINE: one `search` over a text's lines tells if any line may match (`$` and `\b` end
-    # a line there as they end the line alone)
-    flags = re.IGNORECASE | re.MULTILINE
-    return re.compile("|".join(f"(?:{p.pattern})" for p in patterns), flags)
-
-
-def _may_have_credit(text: str) -> bool:
-    """False when no line of `text` can be a credit line (`_is_credit`): none has a "/" or a
-    ":", and none starts like "Photos by"."""
-    return "/" in text or ":" in text or _PHOTOS_BY_LINE.search(text) is not None
+    # UI_PREFIXES and BOILERPLATE_LINE ignore case; CAPTION_LINE's letters are in (?i:) already
+    return re.compile("|".join(f"(?:{p.pattern})" for p in patterns), re.IGNORECASE)
 
 
 def line_key(line: str) -> str:
@@ -177,17 +162,10 @@ def clean_document(
             stats["unicode_fixed_docs"] += 1
         text = fixed
     lines = [line.strip() for line in _squeeze_spaces(text.replace("\r", "\n")).split("\n")]
-    joined = "\n".join(lines)
-    # most texts have no line a pattern or a credit rule can match: one search over the whole
-    # text each tells, instead of one match per line
-    credit = [False] * len(lines)
-    if captions and _may_have_credit(joined):
-        credit = _credit_flags(lines)
-    next_credit = _next_credit_flags(lines, credit)
+    credit = _credit_flags(lines) if captions else []
+    next_credit = _next_credit_flags(lines, credit) if captions else []
     keys = _line_keys(lines)
     gate = _line_gate(boilerplate_patterns, captions)
-    if gate is not None and gate.search(joined) is None:
-        gate = None
     kept: list[str] = []
     seen: set[str] = set()
     for i, line in enumerate(lines):
