@@ -251,3 +251,17 @@ def test_one_vs_rest_scores_come_from_stacked_weights_unchanged(multilabel_data)
     assert const.__dict__.get("_stacked", False) is False
     assert np.array_equal(const.decision_scores(X), _decision(const.estimator_, X))
     assert const.__dict__["_stacked"] is None
+
+
+def test_multiclass_scores_come_from_transposed_weights_unchanged() -> None:
+    rng = np.random.default_rng(0)
+    X = sp.random(120, 50, density=0.2, random_state=0, format="csr")
+    y = rng.choice(["a", "b", "c"], size=120)
+    for base in (NBLinearSVC(random_state=0), LogisticRegression(), LinearSVC(random_state=0)):
+        clf = CalibratedLinearClassifier(base, random_state=0).fit(X, y)
+        assert np.array_equal(clf.decision_scores(X), _decision(clf.estimator_, X))
+        weights, _ = clf.__dict__["_stacked"]
+        assert weights.flags.c_contiguous and weights.shape == (50, 3)
+    binary = CalibratedLinearClassifier(LinearSVC(random_state=0)).fit(X, y == "a")
+    assert np.array_equal(binary.decision_scores(X), _decision(binary.estimator_, X))
+    assert binary.__dict__["_stacked"] is None
