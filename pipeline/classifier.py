@@ -226,6 +226,7 @@ class CalibratedLinearClassifier(ClassifierMixin, BaseEstimator):
             with threadpool_limits(1):
                 fitted = self._base().fit(X, Y)
         self.estimator_ = fitted
+        self.__dict__.pop("_stacked", None)  # a refit model's weights are stacked anew
         return self
 
     def _fit_calibration(

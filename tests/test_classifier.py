@@ -262,6 +262,8 @@ def test_multiclass_scores_come_from_transposed_weights_unchanged() -> None:
         assert np.array_equal(clf.decision_scores(X), _decision(clf.estimator_, X))
         weights, _ = clf.__dict__["_stacked"]
         assert weights.flags.c_contiguous and weights.shape == (50, 3)
+    clf.fit(X[:60], y[:60])  # refit: weights stacked from the new model, not the old one
+    assert np.array_equal(clf.decision_scores(X), _decision(clf.estimator_, X))
     binary = CalibratedLinearClassifier(LinearSVC(random_state=0)).fit(X, y == "a")
     assert np.array_equal(binary.decision_scores(X), _decision(binary.estimator_, X))
     assert binary.__dict__["_stacked"] is None
