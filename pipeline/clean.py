@@ -20,6 +20,7 @@ from ftfy.chardata import HTML_ENTITY_RE
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from pipeline.regex_prefixes import ascii_beginnings
 from pipeline.tokens import ascii_word_table, has_wide_word_char
 
 # Site UI strings that scrapers glue in front of real text with no line break; stripped from the
@@ -77,6 +78,7 @@ CAPTION_WITH_CREDIT = re.compile(
 CAPTION_LINE = re.compile(r"^(?i:image source|image caption|photo caption|caption)\s*[,:]\s*\S")
 _BOILERPLATE_MAX_WORDS = 80  # a pattern never removes a line longer than this
 _CREDIT_MAX_WORDS = 14
+_GATE_HEAD = 4  # characters of a line looked up in the gate's beginnings
 # every credit line has a "/" or ":" or starts like this: a cheap test before CREDIT_LINE
 _PHOTOS_BY = re.compile(r"\(?(?i:photos?|images?|pictures?) by ")
 _PHOTOS_BY_FIRST = "(pPiI"  # the characters _PHOTOS_BY can start with: a cheaper test first
@@ -123,14 +125,31 @@ def _line_keys(lines: list[str]) -> list[str]:
 
 
 @cache
-def _line_gate(boilerplate_patterns: bool, captions: bool) -> re.Pattern[str] | None:
-    """One pattern that every line some enabled line-start pattern matches also matches."""
+def _line_gate(
+    boilerplate_patterns: bool, captions: bool
+) -> tuple[re.Pattern[str], frozenset[str] | None] | None:
+    """One pattern that every line some enabled line-start pattern matches also matches, and
+    the lowercased ASCII beginnings (`_GATE_HEAD` characters) of its matches: a line whose head
+    is not among them is not tried (`regex_prefixes`; 1 µs -> 0.2 µs a line)."""
     patterns = [UI_PREFIXES, BOILERPLATE_LINE] if boilerplate_patterns else []
     patterns += [CAPTION_LINE] if captions else []
     if not patterns:
         return None
     # UI_PREFIXES and BOILERPLATE_LINE ignore case; CAPTION_LINE's letters are in (?i:) already
-    return re.compile("|".join(f"(?:{p.pattern})" for p in patterns), re.IGNORECASE)
+    gate = re.compile("|".join(f"(?:{p.pattern})" for p in patterns), re.IGNORECASE)
+    return gate, ascii_beginnings(gate, _GATE_HEAD)
+
+
+def _may_match_gate(line: str, beginnings: frozenset[str] | None) -> bool:
+    """Whether the gate must be tried on this (stripped) line: its head is among the gate's
+    beginnings, or too short or not ASCII to tell."""
+    head = line[:_GATE_HEAD]
+    return (
+        beginnings is None
+        or head.lower() in beginnings
+        or len(head) < _GATE_HEAD
+        or not head.isascii()
+    )
 
 
 def line_key(line: str) -> str:
@@ -165,14 +184,16 @@ def clean_document(
     credit = _credit_flags(lines) if captions else []
     next_credit = _next_credit_flags(lines, credit) if captions else []
     keys = _line_keys(lines)
-    gate = _line_gate(boilerplate_patterns, captions)
+    gate, beginnings = _line_gate(boilerplate_patterns, captions) or (None, None)
     kept: list[str] = []
     seen: set[str] = set()
     for i, line in enumerate(lines):
         if not line:
             continue
-        # most lines start like no pattern: one match tells, instead of one per pattern
-        special = gate is not None and gate.match(line) is not None
+        # most lines start like no pattern: one lookup or one match tells, not one per pattern
+        special = (
+            gate is not None and _may_match_gate(line, beginnings) and gate.match(line) is not None
+        )
         prefix = None
         if boilerplate_patterns and special:
             prefix = UI_PREFIXES.match(line)

@@ -31,6 +31,7 @@ from pipeline.clean import (
     UI_PREFIXES,
     _line_gate,
     _line_keys,
+    _may_match_gate,
     _needs_ftfy,
     _squeeze_spaces,
     clean_document,
@@ -412,6 +413,10 @@ _LINE_STARTS = [
     "We’re here to listen",
     "The minister ",
     "said ",
+    "SUBSCRIBE",
+    "\u017fhare this",  # U+017F, the long s, matches "s" when case is ignored
+    "İmage caption: ",  # so does "İ" "i"
+    "sh",
     " ",
     ",",
 ]
@@ -420,11 +425,16 @@ _LINE_STARTS = [
 @settings(max_examples=400, deadline=None)
 @given(st.lists(st.sampled_from(_LINE_STARTS), min_size=1, max_size=4).map("".join))
 def test_the_line_gate_lets_through_every_line_a_pattern_matches(line: str) -> None:
-    """`clean_document` tries the line patterns only on lines its one gate pattern matches."""
+    """`clean_document` tries the line patterns only on lines its one gate pattern matches, and
+    the gate only on lines whose head is among the gate's beginnings."""
     line = line.strip()
     for boilerplate, captions in [(True, True), (True, False), (False, True)]:
-        gate = _line_gate(boilerplate, captions)
+        gated = _line_gate(boilerplate, captions)
+        assert gated is not None and gated[1] is not None  # derived here, not given up on
+        gate, beginnings = gated
         patterns = [UI_PREFIXES, BOILERPLATE_LINE] * boilerplate + [CAPTION_LINE] * captions
         if any(p.match(line) for p in patterns):
-            assert gate is not None and gate.match(line), line
+            assert gate.match(line), line
+        if gate.match(line):
+            assert _may_match_gate(line, beginnings), line
     assert _line_gate(False, False) is None
