@@ -26,6 +26,8 @@ from hypothesis import strategies as st
 
 from pipeline.clean import (
     _NEEDS_FTFY,
+    _UNICODE_SPACES,
+    _WIDE_SPACES,
     BOILERPLATE_LINE,
     CAPTION_LINE,
     UI_PREFIXES,
@@ -388,6 +390,11 @@ def test_space_runs_become_one_space_as_the_plain_pattern_does(text: str) -> Non
     assert _squeeze_spaces(text.encode("ascii", "ignore").decode()) == re.sub(
         r"[ \t]+", " ", text.encode("ascii", "ignore").decode()
     )
+
+
+def test_the_unicode_spaces_are_the_space_class_but_the_tab() -> None:
+    every_char = "".join(map(chr, range(0x10000)))
+    assert set(re.findall(f"[{_WIDE_SPACES}]", every_char)) - {"\t"} == _UNICODE_SPACES
 
 
 @settings(max_examples=300, deadline=None)
