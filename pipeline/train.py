@@ -199,9 +199,7 @@ def fit_task(
             {"params": params, **{k: cv_metrics[k] for k in ("accuracy", "macro_f1", "micro_f1")}}
         )
     best = max(range(len(results)), key=lambda i: (results[i][config.model.scoring], -i))
-    chosen = estimators[best].fit(
-        features.X_train, Y, classes=labels, cv_scores=all_scores[best], fitted=full_fits[best]
-    )
+    chosen = estimators[best].fit_final(features.X_train, Y, fitted=full_fits[best])
     report = {
         "search": results,
         "best_params": candidates[best],

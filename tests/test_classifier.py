@@ -267,3 +267,20 @@ def test_multiclass_scores_come_from_transposed_weights_unchanged() -> None:
     binary = CalibratedLinearClassifier(LinearSVC(random_state=0)).fit(X, y == "a")
     assert np.array_equal(binary.decision_scores(X), _decision(binary.estimator_, X))
     assert binary.__dict__["_stacked"] is None
+
+
+def test_the_final_fit_keeps_the_calibration_from_the_search(multiclass_data) -> None:
+    """A search calibrates each candidate on its out-of-fold scores; the one kept is fitted on
+    all the data with that calibration, as one `fit` given the same scores would make it."""
+    X, y = multiclass_data
+    whole = CalibratedLinearClassifier(LinearSVC(random_state=0), random_state=0).fit(X, y)
+    searched = CalibratedLinearClassifier(LinearSVC(random_state=0), random_state=0)
+    scores = _decision(whole.estimator_, X) * 0.5  # any scores: the calibration is theirs
+    searched._fit_calibration(scores, y)
+    calibrator = searched.calibrator_
+    searched.fit_final(X, y)
+    assert searched.calibrator_ is calibrator
+    refit = CalibratedLinearClassifier(LinearSVC(random_state=0), random_state=0)
+    refit.fit(X, y, cv_scores=scores)
+    assert np.array_equal(searched.predict_proba(X), refit.predict_proba(X))
+    assert np.array_equal(searched.decision_scores(X), whole.decision_scores(X))
