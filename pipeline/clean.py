@@ -61,14 +61,17 @@ _CREDIT_LABEL = r"(?i:(?:file )?photo(?:graph)?|image|picture|foto|credit)(?i: c
 # "(JP/Seto Wardhana)", "Photo: Reuters/Jane Doe", "Photograph: Jane Doe/Reuters",
 # "(Photo by Jane Doe/Reuters)". Names must be short so that "Reuters/Ipsos polling showed a
 # narrow lead ..." stays news.
-CREDIT_LINE = re.compile(
-    rf"^(?:{_NAME}\s*/\s*{_AGENCY}(?i:\s+via getty images)?"
+_CREDIT_SLASHED = (  # each of these has a "/"...
+    rf"{_NAME}\s*/\s*{_AGENCY}(?i:\s+via getty images)?"
     rf"(?:\s*\({_AGENCY}{_PHOTO_WORD}?\s*/\s*{_NAME}\))?|"
     rf"\(?{_AGENCY}{_PHOTO_WORD}?\s*/\s*{_NAME}(?:\s*/\s*(?i:file(?: photo)?|pool))?\)?|"
-    rf"\([A-Z]{{2,6}}\s*/\s*{_NAME}\)|"
-    rf"\(?{_CREDIT_LABEL}\s*[:/]\s*.{{1,120}}|"
-    rf"\(?(?i:photos?|images?|pictures?) by\s+.{{1,120}})$"
+    rf"\([A-Z]{{2,6}}\s*/\s*{_NAME}\)"
 )
+_CREDIT_LABELLED = (  # ...and these start with a label
+    rf"\(?{_CREDIT_LABEL}\s*[:/]\s*.{{1,120}}|"
+    rf"\(?(?i:photos?|images?|pictures?) by\s+.{{1,120}}"
+)
+CREDIT_LINE = re.compile(rf"^(?:{_CREDIT_SLASHED}|{_CREDIT_LABELLED})$")
 # A caption line that ends with its own credit: "Troops patrol the port. (AP Photo/Jane Doe)".
 CAPTION_WITH_CREDIT = re.compile(
     rf"\S\s*\((?:{_AGENCY}{_PHOTO_WORD}\s*/\s*{_NAME}|(?:{_AGENCY}|[A-Z]{{2,6}})\s*/\s*"
@@ -78,10 +81,8 @@ CAPTION_WITH_CREDIT = re.compile(
 CAPTION_LINE = re.compile(r"^(?i:image source|image caption|photo caption|caption)\s*[,:]\s*\S")
 _BOILERPLATE_MAX_WORDS = 80  # a pattern never removes a line longer than this
 _CREDIT_MAX_WORDS = 14
-_GATE_HEAD = 4  # characters of a line looked up in the gate's beginnings
-# every credit line has a "/" or ":" or starts like this: a cheap test before CREDIT_LINE
-_PHOTOS_BY = re.compile(r"\(?(?i:photos?|images?|pictures?) by ")
-_PHOTOS_BY_FIRST = "(pPiI"  # the characters _PHOTOS_BY can start with: a cheaper test first
+_HEAD = 4  # characters of a line looked up in a pattern's beginnings (`_may_begin`)
+_LABELLED_BEGINNINGS = ascii_beginnings(re.compile(_CREDIT_LABELLED), _HEAD)
 _NON_WORD = re.compile(r"\W+")
 # ASCII letters lowercased, digits and "_" kept, any other byte a space
 _ASCII_KEY = ascii_word_table(lowercase=True)
@@ -131,7 +132,7 @@ def _line_gate(
     boilerplate_patterns: bool, captions: bool
 ) -> tuple[re.Pattern[str], frozenset[str] | None] | None:
     """One pattern that every line some enabled line-start pattern matches also matches, and
-    the lowercased ASCII beginnings (`_GATE_HEAD` characters) of its matches: a line whose head
+    the lowercased ASCII beginnings (`_HEAD` characters) of its matches: a line whose head
     is not among them is not tried (`regex_prefixes`; 1 µs -> 0.2 µs a line)."""
     patterns = [UI_PREFIXES, BOILERPLATE_LINE] if boilerplate_patterns else []
     patterns += [CAPTION_LINE] if captions else []
@@ -139,18 +140,15 @@ def _line_gate(
         return None
     # UI_PREFIXES and BOILERPLATE_LINE ignore case; CAPTION_LINE's letters are in (?i:) already
     gate = re.compile("|".join(f"(?:{p.pattern})" for p in patterns), re.IGNORECASE)
-    return gate, ascii_beginnings(gate, _GATE_HEAD)
+    return gate, ascii_beginnings(gate, _HEAD)
 
 
-def _may_match_gate(line: str, beginnings: frozenset[str] | None) -> bool:
-    """Whether the gate must be tried on this (stripped) line: its head is among the gate's
-    beginnings, or too short or not ASCII to tell."""
-    head = line[:_GATE_HEAD]
+def _may_begin(line: str, beginnings: frozenset[str] | None) -> bool:
+    """Whether a pattern must be tried on this (stripped) line: its head is among the
+    pattern's `ascii_beginnings` (of `_HEAD` characters), or too short or not ASCII to tell."""
+    head = line[:_HEAD]
     return (
-        beginnings is None
-        or head.lower() in beginnings
-        or len(head) < _GATE_HEAD
-        or not head.isascii()
+        beginnings is None or head.lower() in beginnings or len(head) < _HEAD or not head.isascii()
     )
 
 
@@ -193,9 +191,7 @@ def clean_document(
         if not line:
             continue
         # most lines start like no pattern: one lookup or one match tells, not one per pattern
-        special = (
-            gate is not None and _may_match_gate(line, beginnings) and gate.match(line) is not None
-        )
+        special = gate is not None and _may_begin(line, beginnings) and gate.match(line) is not None
         prefix = None
         if boilerplate_patterns and special:
             prefix = UI_PREFIXES.match(line)
@@ -331,8 +327,9 @@ def _count(
 
 
 def _is_credit(line: str) -> bool:
+    # a credit line without a "/" starts with its label: one lookup rules out most lines
     return (
-        ("/" in line or ":" in line or (line[:1] in _PHOTOS_BY_FIRST and _PHOTOS_BY.match(line)))
+        ("/" in line or _may_begin(line, _LABELLED_BEGINNINGS))
         and len(line.split()) <= _CREDIT_MAX_WORDS
         and CREDIT_LINE.match(line) is not None
     )

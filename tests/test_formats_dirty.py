@@ -30,10 +30,12 @@ from pipeline.clean import (
     _WIDE_SPACES,
     BOILERPLATE_LINE,
     CAPTION_LINE,
+    CREDIT_LINE,
     UI_PREFIXES,
+    _is_credit,
     _line_gate,
     _line_keys,
-    _may_match_gate,
+    _may_begin,
     _needs_ftfy,
     _squeeze_spaces,
     clean_document,
@@ -443,5 +445,39 @@ def test_the_line_gate_lets_through_every_line_a_pattern_matches(line: str) -> N
         if any(p.match(line) for p in patterns):
             assert gate.match(line), line
         if gate.match(line):
-            assert _may_match_gate(line, beginnings), line
+            assert _may_begin(line, beginnings), line
     assert _line_gate(False, False) is None
+
+
+_CREDIT_PARTS = [
+    "Photo: ",
+    "(Photo by ",
+    "photograph: ",
+    "IMAGE: ",
+    "Pictures by ",
+    "Credit: ",
+    "File photo: ",
+    "(FOTO/",
+    "Reuters/",
+    "AFP",
+    " / ",
+    "Jane Doe",
+    "JP",
+    "(",
+    ")",
+    ":",
+    "\u0130mage: ",  # "İ" matches "i" when case is ignored
+    "The minister said: ",
+    "via Getty Images",
+]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(_CREDIT_PARTS), min_size=1, max_size=5).map("".join))
+def test_the_credit_shortcut_decides_as_the_credit_pattern(line: str) -> None:
+    """`_is_credit` tries CREDIT_LINE only on lines with a "/" or a label's beginning."""
+    line = line.strip()
+    if not line:
+        return
+    expected = len(line.split()) <= 14 and CREDIT_LINE.match(line) is not None
+    assert _is_credit(line) == expected, line
