@@ -124,7 +124,10 @@ def _line_keys(lines: list[str]) -> list[str]:
     if not lines or has_wide_word_char(text):
         return [line_key(line) for line in lines]
     keyed = text.encode("utf-8", "surrogatepass").translate(_ASCII_LINE_KEYS).decode("ascii")
-    return [" ".join(key.split()) for key in keyed.split("\n")]
+    # only spaces are left to squeeze: one pass over the text, not a split and join per line
+    if "  " in keyed:
+        keyed = _SPACE_RUNS.sub(" ", keyed)
+    return [key.strip(" ") for key in keyed.split("\n")]
 
 
 @cache
