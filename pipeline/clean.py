@@ -142,13 +142,17 @@ def _line_gate(
     return gate, ascii_beginnings(gate, _HEAD)
 
 
-def _may_begin(line: str, beginnings: frozenset[str] | None) -> bool:
-    """Whether a pattern must be tried on this (stripped) line: its head is among the
-    pattern's `ascii_beginnings` (of `_HEAD` characters), or too short or not ASCII to tell."""
-    head = line[:_HEAD]
-    return (
-        beginnings is None or head.lower() in beginnings or len(head) < _HEAD or not head.isascii()
-    )
+def _heads(lines: list[str]) -> list[str]:
+    """Each (stripped) line's first `_HEAD` characters lowercased, as `ascii_beginnings` lists
+    them; "" where they cannot tell (a shorter or non-ASCII head): such a line is always tried."""
+    heads = [line[:_HEAD] for line in lines]
+    return [head.lower() if len(head) == _HEAD and head.isascii() else "" for head in heads]
+
+
+def _may_begin(head: str, beginnings: frozenset[str] | None) -> bool:
+    """Whether a pattern must be tried on a line with this head (`_heads`): one of the
+    pattern's `ascii_beginnings`, or a head that cannot tell."""
+    return not head or beginnings is None or head in beginnings
 
 
 def line_key(line: str) -> str:
@@ -180,7 +184,8 @@ def clean_document(
             stats["unicode_fixed_docs"] += 1
         text = fixed
     lines = [line.strip() for line in _squeeze_spaces(text.replace("\r", "\n")).split("\n")]
-    credit = _credit_flags(lines) if captions else []
+    heads = _heads(lines)
+    credit = _credit_flags(lines, heads) if captions else []
     next_credit = _next_credit_flags(lines, credit) if captions else []
     keys = _line_keys(lines)
     gate, beginnings = _line_gate(boilerplate_patterns, captions) or (None, None)
@@ -190,7 +195,9 @@ def clean_document(
         if not line:
             continue
         # most lines start like no pattern: one lookup or one match tells, not one per pattern
-        special = gate is not None and _may_begin(line, beginnings) and gate.match(line) is not None
+        special = (
+            gate is not None and _may_begin(heads[i], beginnings) and gate.match(line) is not None
+        )
         prefix = None
         if boilerplate_patterns and special:
             prefix = UI_PREFIXES.match(line)
@@ -202,7 +209,7 @@ def clean_document(
             if BOILERPLATE_LINE.match(line) and len(line.split()) <= _BOILERPLATE_MAX_WORDS:
                 _count(stats, "boilerplate_lines", removed, line)
                 continue
-        if captions and (_is_credit(line) if prefix else credit[i]):
+        if captions and (_is_credit(line, _heads([line])[0]) if prefix else credit[i]):
             _count(stats, "credit_lines", removed, line)
             continue
         if captions and (
@@ -325,18 +332,19 @@ def _count(
         removed[key, line] += 1
 
 
-def _is_credit(line: str) -> bool:
+def _is_credit(line: str, head: str) -> bool:
+    """Whether a (stripped) line with this head (`_heads`) is a photo credit line."""
     # a credit line without a "/" starts with its label: one lookup rules out most lines
     return (
-        ("/" in line or _may_begin(line, _LABELLED_BEGINNINGS))
+        ("/" in line or _may_begin(head, _LABELLED_BEGINNINGS))
         and len(line.split()) <= _CREDIT_MAX_WORDS
         and CREDIT_LINE.match(line) is not None
     )
 
 
-def _credit_flags(lines: list[str]) -> list[bool]:
+def _credit_flags(lines: list[str], heads: list[str]) -> list[bool]:
     """Whether each line, as it stands, is a credit line (each line checked once)."""
-    return [bool(line) and _is_credit(line) for line in lines]
+    return [bool(line) and _is_credit(line, head) for line, head in zip(lines, heads, strict=True)]
 
 
 def _next_credit_flags(lines: list[str], credit: list[bool]) -> list[bool]:

@@ -31,6 +31,7 @@ from pipeline.clean import (
     CAPTION_LINE,
     CREDIT_LINE,
     UI_PREFIXES,
+    _heads,
     _is_credit,
     _line_gate,
     _line_keys,
@@ -446,7 +447,7 @@ def test_the_line_gate_lets_through_every_line_a_pattern_matches(line: str) -> N
         if any(p.match(line) for p in patterns):
             assert gate.match(line), line
         if gate.match(line):
-            assert _may_begin(line, beginnings), line
+            assert _may_begin(_heads([line])[0], beginnings), line
     assert _line_gate(False, False) is None
 
 
@@ -481,4 +482,4 @@ def test_the_credit_shortcut_decides_as_the_credit_pattern(line: str) -> None:
     if not line:
         return
     expected = len(line.split()) <= 14 and CREDIT_LINE.match(line) is not None
-    assert _is_credit(line) == expected, line
+    assert _is_credit(line, _heads([line])[0]) == expected, line
