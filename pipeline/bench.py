@@ -40,13 +40,14 @@ from pipeline.config import Config, load_config
 from pipeline.errors import UsageError
 from pipeline.io.readers import iter_records
 from pipeline.io.writers import atomic_path, write_json
-from pipeline.peers import PEERS, Labels, as_arrays, make_peer
+from pipeline.peers import PEERS, Labels, SklearnPeer, as_arrays, make_peer
 
 BENCH_CONFIGS = Path("bench/configs")
 RESULTS_DIR = Path("bench/results")
 DATASETS_DIR = Path("../shared/datasets")
 QUICK_TRAIN, QUICK_TEST = 600, 400  # --quick: a seeded sample; the run must stay under 3 min
 PREDICT_PASSES = 3  # predict passes per system, the fastest counted: see `fastest_pass`
+SIDE_BY_SIDE = "predict_docs_per_s_side_by_side"  # see `predict_side_by_side`
 SYSTEMS = ("project", *PEERS)
 HEADLINE = ("accuracy", "macro_f1", "micro_f1")
 # what a bench config may set: the data description only, never model settings
@@ -367,8 +368,8 @@ def _inputs(spec: BenchSpec, datasets_dir: Path, work: Path, quick: bool, seed: 
 
 def ratios(project: dict[str, Any], peer: dict[str, Any]) -> dict[str, float | None]:
     """project / peer for every number both have (>1 is better for quality and speed)."""
-    keys = [*HEADLINE, "fnc1_score", "train_seconds", "predict_docs_per_s", "peak_rss_mb"]
-    keys.append("model_mb")
+    keys = [*HEADLINE, "fnc1_score", "train_seconds", "predict_docs_per_s", SIDE_BY_SIDE]
+    keys += ["peak_rss_mb", "model_mb"]
     return {
         k: round(project[k] / peer[k], 3) if peer.get(k) else None
         for k in keys
@@ -386,10 +387,11 @@ def targets(spec: BenchSpec, systems: dict[str, dict[str, Any]], fast: bool) -> 
         checks.append(_check(f"{metric} ≥ best peer ({best:.4f})", project[metric], best))
     for metric, floor in spec.targets.items():
         checks.append(_check(f"{metric} ≥ {floor}", project[metric], floor))
-    docs = systems["sklearn"]["predict_docs_per_s"]
-    checks.append(
-        _check(f"predict docs/s ≥ sklearn ({docs:.0f})", project["predict_docs_per_s"], docs)
-    )
+    # side by side where measured: each system alone meets whatever the machine does then
+    key = SIDE_BY_SIDE if SIDE_BY_SIDE in project else "predict_docs_per_s"
+    docs = systems["sklearn"][key]
+    where = ", side by side" if key == SIDE_BY_SIDE else ""
+    checks.append(_check(f"predict docs/s ≥ sklearn ({docs:.0f}{where})", project[key], docs))
     if fast:
         limit = 1.5 * systems["sklearn"]["train_seconds"]
         checks.append(
@@ -483,8 +485,12 @@ def run_bench(
                     fast,
                     str(base_config) if base_config else None,
                 )
-                systems[system] = _in_child(job)
+                systems[system] = _in_child(run_job, job)
                 log(f"{spec.name} · {system}: {_summary(systems[system])}")
+            job = Job("project", spec, inputs["train"], inputs["test"], str(work), fast, None)
+            for system, docs in _in_child(predict_side_by_side, job).items():
+                systems[system][SIDE_BY_SIDE] = docs
+            log(f"{spec.name} · predict docs/s side by side: {_side_by_side(systems)}")
             name, task = spec.task
             report["datasets"][spec.name] = {
                 "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -526,14 +532,45 @@ def _previous(path: Path, fast: bool) -> dict[str, Any]:
     return previous if previous.get("fast") == fast else {}
 
 
-def _in_child(job: Job) -> dict[str, Any]:
-    """Run one job in a fresh process, so its memory and threads are its own. The process is
-    forked from a server that imported the libraries once: a spawned interpreter spent ~4 s per
-    job importing them, a minute of the 3-minute `--quick` budget."""
+def _in_child(entry: Callable[[Job], dict[str, Any]], job: Job) -> dict[str, Any]:
+    """Run `entry(job)` in a fresh process, so its memory and threads are its own. The process
+    is forked from a server that imported the libraries once: a spawned interpreter spent ~4 s
+    per job importing them, a minute of the 3-minute `--quick` budget."""
     context = get_context("forkserver")
     context.set_forkserver_preload(["pipeline.bench"])
     with ProcessPoolExecutor(1, mp_context=context) as pool:
-        return pool.submit(run_job, job).result()
+        return pool.submit(entry, job).result()
+
+
+def predict_side_by_side(job: Job) -> dict[str, float]:
+    """Child entry: predict docs/s of the project's and the scikit-learn peer's saved models
+    (in `job.work`), loaded in one process, their passes alternating and the fastest of each
+    counted. Both meet the same machine: on this shared one the peer's own predict moved by
+    1.8x between runs minutes apart, more than the gap being measured."""
+    from pipeline.train import load_model
+
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    name, task = job.spec.task
+    docs, _ = load_labelled(job.test, job.spec)
+    project, _ = load_model(Path(job.work) / "project" / "models" / name)
+    peer = SklearnPeer.load(Path(job.work) / "sklearn", task["type"] == "multilabel")
+    predictors: dict[str, Callable[[list[str]], Any]] = {
+        "project": lambda batch: project[-1].decide(project.predict_proba(batch)),
+        "sklearn": peer.predict,
+    }
+    best = dict.fromkeys(predictors, float("inf"))
+    for predict in predictors.values():
+        predict(docs[:50])  # first-use costs (the project's term table) are not throughput
+    for _ in range(PREDICT_PASSES):
+        for system, predict in predictors.items():
+            start = time.perf_counter()
+            predict(docs)
+            best[system] = min(best[system], time.perf_counter() - start)
+    return {system: round(len(docs) / max(s, 1e-9), 1) for system, s in best.items()}
+
+
+def _side_by_side(systems: dict[str, dict[str, Any]]) -> str:
+    return " · ".join(f"{k} {v[SIDE_BY_SIDE]}" for k, v in systems.items() if SIDE_BY_SIDE in v)
 
 
 def _bench_ingest(
@@ -561,6 +598,7 @@ _COLUMNS = [
     ("fnc1_score", "FNC-1 score", "{:.2f}"),
     ("train_seconds", "train s", "{:.1f}"),
     ("predict_docs_per_s", "predict docs/s", "{:.0f}"),
+    (SIDE_BY_SIDE, "side by side", "{:.0f}"),
     ("peak_rss_mb", "peak RSS MB", "{:.0f}"),
     ("model_mb", "model MB", "{:.2f}"),
 ]
@@ -580,7 +618,9 @@ def to_markdown(report: dict[str, Any]) -> str:
         "Project = the default configuration (`pipeline ingest/features/train`); its train s is "
         "features + train (ingest s listed apart); peers' train s is vectorize + fit. Predict "
         "docs/s: raw test documents in memory → labels (the project's includes its cleaning), "
-        f"the fastest of {PREDICT_PASSES} passes. "
+        f"the fastest of {PREDICT_PASSES} passes, each system in its own process; side by "
+        "side: the project's and scikit-learn's saved models in one process, their passes "
+        "alternating (the predict target is checked on these). "
         "Peak RSS: the child process running the system plus its workers, sampled every 50 ms.",
     ]
     for name, ds in report["datasets"].items():

@@ -23,6 +23,7 @@ from sklearn.preprocessing import MultiLabelBinarizer
 from sklearn.svm import LinearSVC
 
 Labels = list[str] | list[list[str]]  # one label per document, or one label list per document
+SKLEARN_FILE = "sklearn.joblib"
 
 
 class Peer(Protocol):
@@ -54,9 +55,16 @@ class SklearnPeer:
 
     def save(self, directory: Path) -> int:
         """Saved like the project's models (joblib, compress=3); returns the bytes written."""
-        path = directory / "sklearn.joblib"
+        path = directory / SKLEARN_FILE
         joblib.dump((self.model, self.binarizer), path, compress=3)
         return path.stat().st_size
+
+    @classmethod
+    def load(cls, directory: Path, multilabel: bool) -> SklearnPeer:
+        """The peer `save` wrote into `directory`."""
+        peer = cls(multilabel)
+        peer.model, peer.binarizer = joblib.load(directory / SKLEARN_FILE)
+        return peer
 
 
 _WHITESPACE = re.compile(r"\s+")

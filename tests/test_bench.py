@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from pipeline.bench import (
+    SIDE_BY_SIDE,
     BenchSpec,
     Job,
     fastest_pass,
@@ -184,8 +185,16 @@ def test_bench_runs_every_system_on_a_tiny_corpus(
         assert result["model_mb"] > 0
     assert systems["project"]["accuracy"] > 0.9  # separable classes
     assert 0 <= systems["project"]["ece"] <= 1
+    # the saved project and scikit-learn models also predicted side by side, in one process
+    assert systems["project"][SIDE_BY_SIDE] > 0 and systems["sklearn"][SIDE_BY_SIDE] > 0
+    assert SIDE_BY_SIDE not in systems["fasttext"]
+    ratio = saved["datasets"]["tiny"]["ratios"]["sklearn"][SIDE_BY_SIDE]
+    assert ratio == round(systems["project"][SIDE_BY_SIDE] / systems["sklearn"][SIDE_BY_SIDE], 3)
     targets = saved["datasets"]["tiny"]["targets"]
     assert any(t["target"].startswith("accuracy ≥ 0.5") and t["met"] for t in targets)
+    (predict,) = [t for t in targets if t["target"].startswith("predict docs/s")]
+    assert "side by side" in predict["target"]
+    assert predict["value"] == systems["project"][SIDE_BY_SIDE]
     md = (tmp_path / "results" / "latest.md").read_text()
     assert md == to_markdown(report)
     assert "| project/sklearn |" in md and "| fasttext |" in md
