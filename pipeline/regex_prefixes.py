@@ -25,7 +25,8 @@ class _Anyhow(Exception):
 
 def ascii_beginnings(pattern: re.Pattern[str], length: int) -> frozenset[str] | None:
     """Every lowercased `length`-character ASCII string that a match of `pattern` at the start
-    of a line without leading whitespace can begin with, or None if that cannot be told.
+    of a line (no line break in it, no leading whitespace) can begin with, or None if that
+    cannot be told.
 
     A line can match only if its first `length` characters, lowercased, are in the set, or they
     are fewer than `length`, or not all ASCII: such lines must always be tried. The set is a
