@@ -26,9 +26,9 @@ def test_columns_match_the_dict_for_known_and_unknown_terms() -> None:
 def test_long_probe_chains_are_followed() -> None:
     """Hashes that all start at slot 0 fill one run of slots; each is still found."""
     n = 300
-    index = TermIndex.from_codes(np.arange(n, dtype=np.int64) * 1024, np.arange(n) + 7)
-    assert index is not None and index.mask + 1 == 1024  # slots: twice the terms, rounded up
-    queries = np.array([0, 1024 * 299, 1024 * 300, 5, -1024], dtype=np.int64)
+    index = TermIndex.from_codes(np.arange(n, dtype=np.int64) * 2048, np.arange(n) + 7)
+    assert index is not None and index.mask + 1 == 2048  # slots: 4x the terms, rounded up
+    queries = np.array([0, 2048 * 299, 2048 * 300, 5, -2048], dtype=np.int64)
     assert index.columns(queries).tolist() == [7, 306, -1, -1, -1]
 
 
