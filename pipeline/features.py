@@ -552,7 +552,9 @@ class WordTfidf(TransformerMixin, BaseEstimator):
         norms[norms == 0] = 1.0
         T.data /= norms[cell]
         del cell
-        T.data[ngram] *= self.ngram_weight
+        # a gather from (1, weight), not T.data[ngram] *= weight: a masked update copies the
+        # n-gram values out and back (20 -> 6 ms for the 20NG test set, the same products)
+        T.data *= np.array([1.0, self.ngram_weight])[ngram.view(np.int8)]
         return T
 
     @property
