@@ -48,7 +48,20 @@ def _fit_fold(estimator: Any, X: Any, Y: np.ndarray, train: np.ndarray, test: np
         # calibration and threshold learn that: the one-vs-rest warning per fold is only noise
         warnings.filterwarnings("ignore", "Label .* is present in all training examples")
         fitted = clone(estimator).fit(X[train], Y[train])
-        return test, fitted if test is None else _decision(fitted, X[test])
+        return test, fitted if test is None else _every_class(fitted, _decision(fitted, X[test]), Y)
+
+
+def _every_class(fitted: Any, scores: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    """A fold's multiclass scores with a column for every class of Y. A class with fewer
+    training documents than folds is missing from some fold's training part; there it scores
+    -1, what a linear SVM fitted without a positive example gives (w = 0, b = -1), and the
+    calibration learns from that how rare the class is."""
+    classes = np.unique(Y) if Y.ndim == 1 else None
+    if classes is None or scores.shape[1] == len(classes):
+        return scores
+    full = np.full((scores.shape[0], len(classes)), -1.0)
+    full[:, np.searchsorted(classes, fitted.classes_)] = scores
+    return full
 
 
 def cv_fit(
