@@ -7,10 +7,12 @@ the page layout. Each step below removes one of these and can be switched off in
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import cache
 from typing import Any
 
@@ -21,7 +23,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from pipeline.regex_prefixes import ascii_beginnings
-from pipeline.tokens import ascii_word_table, has_wide_word_char, wide_chars
+from pipeline.tokens import ascii_word_table, has_wide_word_char, is_word_char, wide_chars
 
 # Site UI strings that scrapers glue in front of real text with no line break; stripped from the
 # start of a line, repeatedly, and the rest of the line is kept.
@@ -80,6 +82,9 @@ CAPTION_WITH_CREDIT = re.compile(
 # Caption and image-source lines that are dropped on their own (BBC style): "Image caption, ...".
 CAPTION_LINE = re.compile(r"^(?i:image source|image caption|photo caption|caption)\s*[,:]\s*\S")
 _BOILERPLATE_MAX_WORDS = 80  # a pattern never removes a line longer than this
+# about this much text is cleaned together by `TextCleaner.transform` (`clean_documents`): many
+# headlines per call, few articles (a batch of 1,000 articles was slower than one at a time)
+_BATCH_CHARS = 1 << 16
 _CREDIT_MAX_WORDS = 14
 _HEAD = 4  # characters of a line looked up in a pattern's beginnings (`_may_begin`)
 _LABELLED_BEGINNINGS = ascii_beginnings(re.compile(_CREDIT_LABELLED), _HEAD)
@@ -114,16 +119,22 @@ def _squeeze_spaces(text: str) -> str:
 
 
 def _line_keys(lines: list[str]) -> list[str]:
-    """`line_key` of each line; one `bytes.translate` for all the lines of a text without
-    word characters beyond ASCII."""
+    """`line_key` of each line: one `bytes.translate` for all the lines, then `line_key` again
+    for the few lines with word characters beyond ASCII (the translation blanks them)."""
+    if not lines:
+        return []
     text = "\n".join(lines)
-    if not lines or has_wide_word_char(text):
-        return [line_key(line) for line in lines]
     keyed = text.encode("utf-8", "surrogatepass").translate(_ASCII_LINE_KEYS).decode("ascii")
     # only spaces are left to squeeze: one pass over the text, not a split and join per line
     if "  " in keyed:
         keyed = _SPACE_RUNS.sub(" ", keyed)
-    return [key.strip(" ") for key in keyed.split("\n")]
+    keys = [key.strip(" ") for key in keyed.split("\n")]
+    word_chars = {c for c in wide_chars(text) if is_word_char(c)} if not text.isascii() else set()
+    if word_chars:
+        for i, line in enumerate(lines):
+            if not line.isascii() and not word_chars.isdisjoint(line):
+                keys[i] = line_key(line)
+    return keys
 
 
 @cache
@@ -178,62 +189,111 @@ def clean_document(
 ) -> str:
     """Clean one document; `stats` (if given) counts what each step removed, and `removed`
     counts the removed lines themselves as (step, line) pairs."""
-    if fix_unicode:
-        fixed = fix_text(text)
-        if stats is not None and fixed != unicodedata.normalize("NFC", text):
-            stats["unicode_fixed_docs"] += 1
-        text = fixed
-    lines = [line.strip() for line in _squeeze_spaces(text.replace("\r", "\n")).split("\n")]
+    return clean_documents(
+        [text],
+        fix_unicode=fix_unicode,
+        boilerplate_patterns=boilerplate_patterns,
+        captions=captions,
+        repeated_paragraphs=repeated_paragraphs,
+        learned_lines=learned_lines,
+        stats=stats,
+        removed=removed,
+    )[0]
+
+
+def clean_documents(
+    texts: Sequence[str],
+    *,
+    fix_unicode: bool = True,
+    boilerplate_patterns: bool = True,
+    captions: bool = True,
+    repeated_paragraphs: bool = True,
+    learned_lines: frozenset[str] = frozenset(),
+    stats: Counter[str] | None = None,
+    removed: Counter[tuple[str, str]] | None = None,
+) -> list[str]:
+    """`clean_document` of each text (`stats` and `removed` summed over them), with every step
+    that goes line by line run once over all the texts' lines: on headlines the calls, one per
+    step and text, cost more than the lines (AllSides headlines 8.8 -> 5.1 µs each)."""
+    if not texts:
+        return []
+    joined = "\n".join(texts)
+    if fix_unicode and (len(texts) == 1 or stats is not None or _needs_ftfy(joined)):
+        fixed = [fix_text(text) for text in texts]
+        if stats is not None:
+            stats["unicode_fixed_docs"] += sum(
+                new != unicodedata.normalize("NFC", old)
+                for new, old in zip(fixed, texts, strict=True)
+            )
+        texts = fixed
+        joined = "\n".join(texts)
+    elif fix_unicode:  # no text needs ftfy: each would only have its quotes straightened
+        joined = _straighten_quotes(joined)
+    # each text's lines, cut at "\n" and "\r" as `clean_document` cuts one text
+    sizes = [text.count("\n") + 1 for text in texts]
+    if "\r" in joined:
+        sizes = [size + text.count("\r") for size, text in zip(sizes, texts, strict=True)]
+        joined = joined.replace("\r", "\n")
+    lines = [line.strip() for line in _squeeze_spaces(joined).split("\n")]
     heads = _heads(lines)
-    credit = _credit_flags(lines, heads) if captions else []
-    next_credit = _next_credit_flags(lines, credit) if captions else []
+    credit = _credit_flags(lines, heads) if captions else [False] * len(lines)
+    caption = _caption_flags(lines, credit, sizes) if any(credit) else credit
     keys = _line_keys(lines)
     gate, beginnings = _line_gate(boilerplate_patterns, captions) or (None, None)
-    kept: list[str] = []
-    seen: set[str] = set()
-    for i, line in enumerate(lines):
-        if not line:
-            continue
-        # most lines start like no pattern: one lookup or one match tells, not one per pattern
-        special = (
-            gate is not None and _may_begin(heads[i], beginnings) and gate.match(line) is not None
-        )
-        prefix = None
-        if boilerplate_patterns and special:
-            prefix = UI_PREFIXES.match(line)
-            if prefix:
-                _count(stats, "boilerplate_prefixes", removed, prefix.group(0).strip())
-                line = line[prefix.end() :].strip()
+    out = []
+    end = 0
+    for size in sizes:
+        start, end = end, end + size
+        kept: list[str] = []
+        seen: set[str] = set()
+        for i in range(start, end):
+            line = lines[i]
             if not line:
                 continue
-            if BOILERPLATE_LINE.match(line) and len(line.split()) <= _BOILERPLATE_MAX_WORDS:
-                _count(stats, "boilerplate_lines", removed, line)
-                continue
-        if captions and (_is_credit(line, _heads([line])[0]) if prefix else credit[i]):
-            _count(stats, "credit_lines", removed, line)
-            continue
-        if captions and (
-            next_credit[i]
-            or (special and CAPTION_LINE.match(line))
-            or (
-                line.endswith(")")
-                and len(line.split()) <= _BOILERPLATE_MAX_WORDS
-                and CAPTION_WITH_CREDIT.search(line)
+            # most lines start like no pattern: one lookup or one match tells, not one per
+            # pattern
+            special = (
+                gate is not None
+                and _may_begin(heads[i], beginnings)
+                and gate.match(line) is not None
             )
-        ):
-            _count(stats, "caption_lines", removed, line)
-            continue
-        key = line_key(line) if prefix else keys[i]
-        if learned_lines and key in learned_lines:
-            _count(stats, "learned_boilerplate_lines", removed, line)
-            continue
-        if repeated_paragraphs and key:
-            if key in seen:
-                _count(stats, "repeated_paragraphs", removed, line)
+            prefix = None
+            if boilerplate_patterns and special:
+                prefix = UI_PREFIXES.match(line)
+                if prefix:
+                    _count(stats, "boilerplate_prefixes", removed, prefix.group(0).strip())
+                    line = line[prefix.end() :].strip()
+                if not line:
+                    continue
+                if BOILERPLATE_LINE.match(line) and len(line.split()) <= _BOILERPLATE_MAX_WORDS:
+                    _count(stats, "boilerplate_lines", removed, line)
+                    continue
+            if captions and (_is_credit(line, _heads([line])[0]) if prefix else credit[i]):
+                _count(stats, "credit_lines", removed, line)
                 continue
-            seen.add(key)
-        kept.append(line)
-    return "\n".join(kept)
+            if captions and (
+                caption[i]
+                or (special and CAPTION_LINE.match(line))
+                or (
+                    line.endswith(")")
+                    and len(line.split()) <= _BOILERPLATE_MAX_WORDS
+                    and CAPTION_WITH_CREDIT.search(line)
+                )
+            ):
+                _count(stats, "caption_lines", removed, line)
+                continue
+            key = line_key(line) if prefix else keys[i]
+            if learned_lines and key in learned_lines:
+                _count(stats, "learned_boilerplate_lines", removed, line)
+                continue
+            if repeated_paragraphs and key:
+                if key in seen:
+                    _count(stats, "repeated_paragraphs", removed, line)
+                    continue
+                seen.add(key)
+            kept.append(line)
+        out.append("\n".join(kept))
+    return out
 
 
 def fix_text(text: str) -> str:
@@ -314,6 +374,20 @@ def remove_learned_lines(
     return "\n".join(kept)
 
 
+def _batches(texts: list[str]) -> Iterator[list[str]]:
+    """The texts in order, in batches of about `_BATCH_CHARS` characters (one text at least)."""
+    batch: list[str] = []
+    size = 0
+    for text in texts:
+        batch.append(text)
+        size += len(text)
+        if size >= _BATCH_CHARS:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
+
+
 def split_pair(doc: str) -> tuple[str, str]:
     """A pair document's two parts: its first line (the headline) and the rest (the body)."""
     first, _, rest = doc.partition("\n")
@@ -347,16 +421,18 @@ def _credit_flags(lines: list[str], heads: list[str]) -> list[bool]:
     return [bool(line) and _is_credit(line, head) for line, head in zip(lines, heads, strict=True)]
 
 
-def _next_credit_flags(lines: list[str], credit: list[bool]) -> list[bool]:
-    """Whether the next non-empty line after each line is a credit line (one backward pass)."""
+def _caption_flags(lines: list[str], credit: list[bool], sizes: list[int]) -> list[bool]:
+    """Whether each non-empty line is followed, in its own text (`sizes`: each text's number of
+    lines), by a credit line with only empty lines between: the caption above a credit."""
     flags = [False] * len(lines)
-    if not any(credit):
-        return flags
-    following = False
-    for i in range(len(lines) - 1, -1, -1):
-        flags[i] = following
-        if lines[i]:
-            following = credit[i]
+    starts = list(itertools.accumulate(sizes, initial=0))
+    for i in (i for i, is_credit in enumerate(credit) if is_credit):
+        start = starts[bisect.bisect_right(starts, i) - 1]
+        above = i - 1
+        while above >= start and not lines[above]:
+            above -= 1
+        if above >= start:
+            flags[above] = True
     return flags
 
 
@@ -487,22 +563,29 @@ class TextCleaner(TransformerMixin, BaseEstimator):
         """`clean_document` with this cleaner's settings; `one_line` (a pair's headline): line
         breaks that cleaning met in it ("\\r") become spaces."""
         cleaned = clean_document(
-            text,
-            fix_unicode=self.fix_unicode,
-            boilerplate_patterns=self.boilerplate_patterns,
-            captions=self.captions,
-            repeated_paragraphs=self.repeated_paragraphs,
-            learned_lines=learned,
-            stats=stats,
-            removed=removed,
+            text, **self._settings(), learned_lines=learned, stats=stats, removed=removed
         )
         return cleaned.replace("\n", " ") if one_line else cleaned
+
+    def _settings(self) -> dict[str, bool]:
+        return {
+            "fix_unicode": self.fix_unicode,
+            "boilerplate_patterns": self.boilerplate_patterns,
+            "captions": self.captions,
+            "repeated_paragraphs": self.repeated_paragraphs,
+        }
 
     def transform(self, X: Any) -> list[str]:
         check_is_fitted(self, "boilerplate_lines_")
         docs = self._documents(X)
         if not self.pairs:
-            return [self.clean(doc) for doc in docs]
+            return [
+                cleaned
+                for batch in _batches([doc[: self.max_chars] for doc in docs])
+                for cleaned in clean_documents(
+                    batch, **self._settings(), learned_lines=self.boilerplate_lines_
+                )
+            ]
         # pair data sets one body against many headlines (FNC-1: 25k pairs, 900 bodies), and
         # headlines recur too: each distinct part is cleaned once per call
         heads: dict[str, str] = {}

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import random
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,7 @@ from pipeline.clean import (
     _needs_ftfy,
     _squeeze_spaces,
     clean_document,
+    clean_documents,
     fix_text,
     line_key,
 )
@@ -485,3 +487,33 @@ def test_the_credit_shortcut_decides_as_the_credit_pattern(line: str) -> None:
         return
     expected = len(line.split()) <= 14 and CREDIT_LINE.match(line) is not None
     assert _is_credit(line, _heads([line])[0]) == expected, line
+
+
+def test_cleaning_a_batch_equals_cleaning_each_text() -> None:
+    """`clean_documents` runs the line steps over all the texts' lines at once: no rule may
+    reach across two texts (a credit starting one text is not the caption of the text before;
+    a line repeated in two texts stays in both), and the counts are the texts' summed."""
+    texts = [
+        "Troops patrol the port.\nREUTERS/Jane Doe\nThe talks resumed.",
+        "The talks resumed.\nThe talks resumed.",
+        "Photo: AFP",
+        "José Ramos-Horta said.\r\nJOSÉ RAMOS-HORTA SAID.",
+        "Caf\u00c3\u00a9 &amp; bar \u201cquoted\u201d",
+        "",
+        "Share this\nLines: 12\nThanks in advance",
+    ]
+    learned = frozenset({"lines 12"})
+    for batch in (texts, texts[::-1]):
+        one_stats: Counter[str] = Counter()
+        one_by_one = [clean_document(t, learned_lines=learned, stats=one_stats) for t in batch]
+        batch_stats: Counter[str] = Counter()
+        cleaned = clean_documents(batch, learned_lines=learned, stats=batch_stats)
+        assert cleaned == one_by_one
+        assert batch_stats == one_stats
+    assert clean_documents(texts)[:4] == [
+        "The talks resumed.",
+        "The talks resumed.",
+        "",
+        "José Ramos-Horta said.",
+    ]
+    assert clean_documents([]) == []
