@@ -250,8 +250,7 @@ def clean_documents(
             line = lines[i]
             if not line:
                 continue
-            # most lines start like no pattern: one lookup or one match tells, not one per
-            # pattern
+            # most lines start like no pattern: one lookup or one match tells
             special = (
                 gate is not None
                 and _may_begin(heads[i], beginnings)

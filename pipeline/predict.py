@@ -185,12 +185,12 @@ def predict_records(
 ) -> tuple[list[dict[str, Any]], list[Reject]]:
     """Prediction rows for the usable records of one batch, and rejects for the others."""
     first = models[0]
-    rejects: list[Reject] = []
-    ids: list[str] = []
-    docs: list[str] = []
-    for record in records:
+    rejects: list[tuple[int, Reject]] = []  # with each record's place, to keep their order
+    usable: list[tuple[int, RawRecord, str]] = []
+    texts: list[str] = []
+    for place, record in enumerate(records):
         if record.data is None:
-            rejects.append(reject_for(record, first.id_field))
+            rejects.append((place, reject_for(record, first.id_field)))
             continue
         data = record.data | {
             name: record.data[src] for name, src in first.fields.items() if src in record.data
@@ -200,20 +200,21 @@ def predict_records(
             str(raw_id) if raw_id not in (None, "") else f"{Path(record.source).name}:{record.line}"
         )
         try:
-            doc = first.cleaner.clean(build_document(data, first.text_fields, first.cleaner.pairs))
+            texts.append(build_document(data, first.text_fields, first.cleaner.pairs))
         except TypeError as exc:
-            rejects.append(Reject(record.source, record.line, rec_id, Reason.WRONG_TYPE, str(exc)))
+            reject = Reject(record.source, record.line, rec_id, Reason.WRONG_TYPE, str(exc))
+            rejects.append((place, reject))
             continue
+        usable.append((place, record, rec_id))
+    ids: list[str] = []
+    docs: list[str] = []
+    # the batch cleaned in one call: short texts cost their lines, not one call each
+    for (place, record, rec_id), doc in zip(usable, first.cleaner.transform(texts), strict=True):
         if not doc.strip():
-            rejects.append(
-                Reject(
-                    record.source,
-                    record.line,
-                    rec_id,
-                    Reason.EMPTY_TEXT,
-                    "no text left after cleaning",
-                )
+            reject = Reject(
+                record.source, record.line, rec_id, Reason.EMPTY_TEXT, "no text left after cleaning"
             )
+            rejects.append((place, reject))
             continue
         ids.append(rec_id)
         docs.append(doc)
@@ -228,7 +229,7 @@ def predict_records(
                 row[f"{model.task}_scores"] = {
                     lab: round(float(x), 4) for lab, x in zip(labels, p, strict=True)
                 }
-    return rows, rejects
+    return rows, [reject for _, reject in sorted(rejects, key=lambda pair: pair[0])]
 
 
 class _JsonlWriter:
