@@ -14,7 +14,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
 import ftfy
 import numpy as np
@@ -81,6 +81,7 @@ CAPTION_WITH_CREDIT = re.compile(
 )
 # Caption and image-source lines that are dropped on their own (BBC style): "Image caption, ...".
 CAPTION_LINE = re.compile(r"^(?i:image source|image caption|photo caption|caption)\s*[,:]\s*\S")
+_Sized = TypeVar("_Sized", str, bytes)
 _BOILERPLATE_MAX_WORDS = 80  # a pattern never removes a line longer than this
 # about this much text is cleaned together by `TextCleaner.transform` (`clean_documents`): many
 # headlines per call, few articles (a batch of 1,000 articles was slower than one at a time)
@@ -373,14 +374,15 @@ def remove_learned_lines(
     return "\n".join(kept)
 
 
-def _batches(texts: list[str]) -> Iterator[list[str]]:
-    """The texts in order, in batches of about `_BATCH_CHARS` characters (one text at least)."""
-    batch: list[str] = []
+def sized_batches(items: Iterable[_Sized], limit: int) -> Iterator[list[_Sized]]:
+    """The items in order, in lists whose lengths add up to about `limit` (one item at least):
+    a bounded amount of text per batch, however long the documents."""
+    batch: list[_Sized] = []
     size = 0
-    for text in texts:
-        batch.append(text)
-        size += len(text)
-        if size >= _BATCH_CHARS:
+    for item in items:
+        batch.append(item)
+        size += len(item)
+        if size >= limit:
             yield batch
             batch, size = [], 0
     if batch:
@@ -580,7 +582,7 @@ class TextCleaner(TransformerMixin, BaseEstimator):
         if not self.pairs:
             return [
                 cleaned
-                for batch in _batches([doc[: self.max_chars] for doc in docs])
+                for batch in sized_batches([doc[: self.max_chars] for doc in docs], _BATCH_CHARS)
                 for cleaned in clean_documents(
                     batch, **self._settings(), learned_lines=self.boilerplate_lines_
                 )

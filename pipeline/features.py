@@ -25,7 +25,7 @@ from sklearn.feature_extraction.text import (
 from sklearn.pipeline import FeatureUnion
 from sklearn.utils.validation import check_is_fitted
 
-from pipeline.clean import split_pair
+from pipeline.clean import sized_batches, split_pair
 from pipeline.config import Config, FeaturesConfig
 from pipeline.ingest import MANIFEST, load_split
 from pipeline.io.writers import atomic_path, write_json
@@ -33,7 +33,9 @@ from pipeline.term_index import TermIndex, ngram_codes, token_codes
 from pipeline.tokens import word_bytes, word_tokenizer
 
 FEATURES_DIR = "features"
-_BATCH_BYTES = 1 << 20  # about this much text is counted together by `WordTfidf`
+# about this much text (documents' words, `tokens.word_bytes`) is counted together by
+# `WordTfidf`: a bounded amount of text and of per-token arrays at a time
+_BATCH_BYTES = 1 << 20
 # part of the cache stamp: bump it when a code change alters the features of the same data and
 # config, so that cached features from before are rebuilt
 FEATURES_CODE = 2
@@ -205,21 +207,6 @@ def _csr(columns: array, counts: array, indptr: array, width: int) -> sp.csr_mat
     return X
 
 
-def _byte_batches(spaced: Iterable[bytes]) -> Iterator[list[bytes]]:
-    """Documents' words (`tokens.word_bytes`) in batches of about `_BATCH_BYTES`: a bounded
-    amount of text and of per-token arrays at a time."""
-    batch: list[bytes] = []
-    size = 0
-    for data in spaced:
-        batch.append(data)
-        size += len(data) + 1
-        if size >= _BATCH_BYTES:
-            yield batch
-            batch, size = [], 0
-    if batch:
-        yield batch
-
-
 class _Terms(NamedTuple):
     """Every n-gram occurrence in a batch of documents: its code, document, first token and
     number of words; and each token's byte offsets in `data`, the batch's words."""
@@ -354,7 +341,7 @@ class WordTfidf(TransformerMixin, BaseEstimator):
         self.__dict__.pop("_index", None)  # a refit's vocabulary needs its own index
         self._check_ngram_range()
         spaced = word_bytes(self.lowercase)
-        batches = list(_byte_batches(map(spaced, _strings(X))))
+        batches = list(sized_batches(map(spaced, _strings(X)), _BATCH_BYTES))
         codes, is_ngram = self._candidates(batches)
         index = TermIndex.from_codes(codes, np.arange(len(codes)))
         if index is None:  # two terms share a 64-bit code: count by strings (never seen)
@@ -486,7 +473,7 @@ class WordTfidf(TransformerMixin, BaseEstimator):
         if isinstance(index, TermIndex):
             spaced = word_bytes(self.lowercase)
             chunks = []
-            for batch in _byte_batches(map(spaced, _strings(X))):
+            for batch in sized_batches(map(spaced, _strings(X)), _BATCH_BYTES):
                 terms = _batch_terms(batch, self.ngram_range)
                 chunks.append(
                     _counts(terms.rows, index.columns(terms.codes), len(batch), index.size)
