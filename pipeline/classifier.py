@@ -47,8 +47,20 @@ def _fit_fold(estimator: Any, X: Any, Y: np.ndarray, train: np.ndarray, test: np
         # a rare label missing from a fold's training part is scored as a constant, and its
         # calibration and threshold learn that: the one-vs-rest warning per fold is only noise
         warnings.filterwarnings("ignore", "Label .* is present in all training examples")
+        if test is not None and Y.ndim == 1 and np.unique(Y[train]).size < 2:
+            return test, _one_class_scores(Y, Y[train][0], len(test))
         fitted = clone(estimator).fit(X[train], Y[train])
         return test, fitted if test is None else _every_class(fitted, _decision(fitted, X[test]), Y)
+
+
+def _one_class_scores(Y: np.ndarray, present: Any, n_rows: int) -> np.ndarray:
+    """Scores of a fold whose training part holds a single class (two classes, one of them
+    seen once or twice): no model fits there, and it scores as a linear SVM fitted on that
+    class alone would, +1 for it and -1 for every other class (w = 0)."""
+    classes = np.unique(Y)
+    scores = np.full((n_rows, len(classes)), -1.0)
+    scores[:, np.searchsorted(classes, present)] = 1.0
+    return scores
 
 
 def _every_class(fitted: Any, scores: np.ndarray, Y: np.ndarray) -> np.ndarray:

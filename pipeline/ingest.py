@@ -36,7 +36,7 @@ DUPLICATES = "duplicates.jsonl"
 REJECTS = "rejects.jsonl"
 # recorded in the manifest: bump it when a code change (cleaning, dedup) alters the processed
 # records of the same inputs and config, so that `pipeline run` re-ingests
-INGEST_CODE = 1
+INGEST_CODE = 2
 TOP_REMOVED_LINES = 50  # the manifest lists the lines cleaning removed most often
 
 
@@ -309,6 +309,9 @@ def _dropped(
     return dropped
 
 
+_RARE = "__rare__"
+
+
 def _split(rows: list[_Row], duplicates: dict[str, dict[str, Any]], config: Config) -> None:
     """Seeded stratified split of the train rows; a duplicate follows its original's side.
     With `data.group_field`, whole groups (`test_size` of them) are held out instead."""
@@ -333,7 +336,9 @@ def _split(rows: list[_Row], duplicates: dict[str, dict[str, Any]], config: Conf
     test_ids: set[str] = set()
     if len(originals) > 1:  # a single distinct article (with its copies) cannot be held out
         _, test_idx = next(splitter.split(np.zeros(len(keys)), keys, groups))
-        test_ids = {originals[i].id for i in test_idx}
+        # a class seen once stays in train: held out, no model could learn it, and a two-class
+        # task could be left with one class to train on (whole groups are held out as they are)
+        test_ids = {originals[i].id for i in test_idx if groups or keys[i] != _RARE}
 
     def side(rec_id: str) -> str:
         while rec_id in duplicates:  # a copy of a copy: follow the chain to the original
@@ -347,7 +352,8 @@ def _split(rows: list[_Row], duplicates: dict[str, dict[str, Any]], config: Conf
 
 
 def _strata(values: list[Any]) -> list[str]:
-    """One stratum per record: its label, or for label sets its rarest label."""
+    """One stratum per record: its label, or for label sets its rarest label; `_RARE` for a
+    label seen once."""
     if not values or not isinstance(values[0], list):
         keys = [str(v) for v in values]
     else:
@@ -356,7 +362,7 @@ def _strata(values: list[Any]) -> list[str]:
             min(labels, key=lambda lab: (freq[lab], lab)) if labels else "" for labels in values
         ]
     freq_keys = Counter(keys)
-    return [k if freq_keys[k] >= 2 else "__rare__" for k in keys]
+    return [k if freq_keys[k] >= 2 else _RARE for k in keys]
 
 
 def file_sha256(path: Path) -> str:

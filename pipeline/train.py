@@ -165,6 +165,11 @@ def fit_task(
     """Search, calibrate and fit one task's classifier; returns it and the search report."""
     Y, labels = encode_targets(y_values, task)
     multilabel = task.type == "multilabel"
+    if not multilabel and len(np.unique(Y)) < 2:
+        raise UsageError(
+            f"task {name}: every training document has the class {Y[0]!r}; a classifier "
+            f"needs two or more (check the field '{task.field}' and data.train)"
+        )
     candidates = candidate_params(config)
     template = CalibratedLinearClassifier(
         multilabel=multilabel,

@@ -391,3 +391,21 @@ def test_pair_documents_keep_every_field_in_its_place() -> None:
     assert build_document(data, fields, pairs=True) == "Line one line two\nBody.\nMore."
     assert build_document({"text": "Body."}, fields) == "Body."
     assert build_document({"title": None, "text": "Body."}, fields, pairs=True) == "\nBody."
+
+
+def test_a_class_seen_once_stays_in_train() -> None:
+    """Held out, a lone example teaches nothing, and a two-class task would be left with one
+    class to train on: the split keeps it in train whatever the seed (it fell in the test
+    side for half of these seeds before)."""
+    for seed in range(10):
+        config = load_config(None, {"seed": seed, "data.test_size": 0.5})
+        rows = [
+            ingest_module._Row(
+                id=str(i), text="x", split="", source="s", line=i, labels={"topic": ["economy"]}
+            )
+            for i in range(20)
+        ]
+        rows[7].labels = {"topic": ["sanctions"]}
+        ingest_module._split(rows, {}, config)
+        assert rows[7].split == "train"
+        assert sum(r.split == "test" for r in rows) >= 9

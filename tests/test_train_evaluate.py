@@ -14,7 +14,7 @@ from sklearn.metrics import accuracy_score, f1_score
 from sklearn.preprocessing import MultiLabelBinarizer
 
 from pipeline import features
-from pipeline.config import load_config
+from pipeline.config import TaskConfig, load_config
 from pipeline.errors import UsageError
 from pipeline.evaluate import evaluate
 from pipeline.features import build_features, load_features
@@ -187,6 +187,23 @@ def test_train_and_evaluate_need_their_inputs(sample_workdir: Path, cli) -> None
     result = cli("evaluate")
     assert result.exit_code == 2
     assert "no saved model" in result.stderr
+
+
+def test_a_task_with_one_class_in_training_is_a_clear_error(sample_workdir: Path) -> None:
+    articles = sample_workdir / "data/raw/articles.jsonl"
+    rows = [json.loads(line) for line in articles.read_text(encoding="utf-8").splitlines()]
+    articles.write_text("".join(json.dumps({**r, "flag": "no"}) + "\n" for r in rows))
+    config = load_config(
+        Path("params.yaml"),
+        {"data.train": [str(articles)], "model.search": False, "mlflow.enabled": False},
+    ).model_copy(
+        update={
+            "tasks": {"flag": TaskConfig(field="flag", type="multiclass", labels=["no", "yes"])}
+        }
+    )
+    ingest(config)
+    with pytest.raises(UsageError, match="task flag: every training document has the class 'no'"):
+        train(config)
 
 
 def test_cli_steps_one_by_one(sample_workdir: Path, cli) -> None:
