@@ -40,12 +40,16 @@ class NBLinearSVC(ClassifierMixin, BaseEstimator):
         class_weight: dict | str | None = None,
         max_iter: int = 1000,
         random_state: int | None = None,
+        fit_intercept: bool = True,
+        tol: float = 1e-4,
     ) -> None:
         self.C = C
         self.alpha = alpha
         self.class_weight = class_weight
         self.max_iter = max_iter
         self.random_state = random_state
+        self.fit_intercept = fit_intercept
+        self.tol = tol
 
     def fit(self, X: Any, y: Any) -> NBLinearSVC:
         X = sp.csr_matrix(X, dtype=np.float64)
@@ -67,9 +71,11 @@ class NBLinearSVC(ClassifierMixin, BaseEstimator):
                 class_weight=self.class_weight,
                 max_iter=self.max_iter,
                 random_state=self.random_state,
+                fit_intercept=self.fit_intercept,
+                tol=self.tol,
             ).fit(X @ sp.diags(ratio), positive)
             coefs.append(svc.coef_[0] * ratio)
-            intercepts.append(svc.intercept_[0])
+            intercepts.append(np.ravel(svc.intercept_)[0])  # 0.0 without an intercept
         self.coef_ = np.vstack(coefs)
         self.intercept_ = np.asarray(intercepts)
         return self

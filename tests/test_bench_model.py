@@ -156,19 +156,22 @@ def _word_counts(seed: int = 0) -> tuple[sp.csr_matrix, np.ndarray]:
     return sp.csr_matrix(counts), y
 
 
+@pytest.mark.parametrize("svc_params", [{}, {"tol": 1e-3, "fit_intercept": False}])
 @pytest.mark.parametrize("n_classes", [2, 3])
-def test_nbsvm_folds_the_nb_scaling_into_its_weights(n_classes: int) -> None:
-    """Its decision scores are a LinearSVC's on the NB-scaled features, with one product."""
+def test_nbsvm_folds_the_nb_scaling_into_its_weights(n_classes: int, svc_params: dict) -> None:
+    """Its decision scores are a LinearSVC's (with the same LinearSVC parameters) on the
+    NB-scaled features, with one product."""
     X, y = _word_counts()
     keep = np.isin(y, np.unique(y)[:n_classes])
     X, y = X[keep], y[keep]
-    model = NBLinearSVC(C=0.5, alpha=1.0, random_state=0).fit(X, y)
+    model = NBLinearSVC(C=0.5, alpha=1.0, random_state=0, **svc_params).fit(X, y)
+    assert (model.intercept_ != 0).all() == svc_params.get("fit_intercept", True)
     present = (X > 0).astype(float)
     targets = model.classes_[1:] if n_classes == 2 else model.classes_
     expected = []
     for label in targets:
         ratio = log_count_ratio(present, y == label, 1.0)
-        svc = LinearSVC(C=0.5, random_state=0).fit(X @ sp.diags(ratio), y == label)
+        svc = LinearSVC(C=0.5, random_state=0, **svc_params).fit(X @ sp.diags(ratio), y == label)
         expected.append(svc.decision_function(X @ sp.diags(ratio)))
     scores = model.decision_function(X)
     np.testing.assert_allclose(scores, expected[0] if n_classes == 2 else np.column_stack(expected))
@@ -203,6 +206,16 @@ def test_config_selects_nbsvm_with_its_parameters() -> None:
     estimator = base_estimator(config, {"C": 0.3})
     assert isinstance(estimator, NBLinearSVC)
     assert (estimator.C, estimator.alpha, estimator.random_state) == (0.3, 0.5, config.seed)
+
+
+def test_linear_svc_parameters_in_model_params_reach_every_default_grid_type() -> None:
+    """`model.params` holds parameters for every type searched: LinearSVC's tolerance and
+    intercept reach NBSVM's inner LinearSVC too, not a TypeError for its grid point."""
+    params = {"tol": 1e-3, "fit_intercept": False}
+    config = Config.model_validate({"model": {"params": params}})
+    estimators = [base_estimator(config, point) for point in candidate_params(config)]
+    assert {type(e) for e in estimators} == {LinearSVC, NBLinearSVC}
+    assert all((e.tol, e.fit_intercept) == (1e-3, False) for e in estimators)
 
 
 def test_cv_groups_join_copies_and_named_groups(tmp_path) -> None:
