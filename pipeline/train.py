@@ -244,6 +244,7 @@ def train(
             "id_field": config.data.id_field,
             "best_params": report["best_params"],
             "cv_metrics": report["cv_metrics"],
+            "calibration": classifier.calibration_,  # logistic | vector_scaling | platt
             # documents kept together in cross-validation (copies, data.group_field); None: free
             "cv_groups": None if groups is None else len(np.unique(groups)),
             "search": report["search"],
