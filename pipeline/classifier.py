@@ -20,6 +20,8 @@ from sklearn.model_selection import GroupKFold, KFold, StratifiedGroupKFold, Str
 from sklearn.multiclass import OneVsRestClassifier
 from threadpoolctl import threadpool_limits
 
+SCALING_MARGIN = 0.01  # macro-F1 on CV scores the per-class scaling must gain to be kept
+
 
 def _decision(estimator: Any, X: Any) -> np.ndarray:
     scores = estimator.decision_function(X)
@@ -312,11 +314,13 @@ class CalibratedLinearClassifier(ClassifierMixin, BaseEstimator):
         self.cv_probabilities_ = probs
 
     def _fit_multiclass_calibration(self, scores: np.ndarray, y: np.ndarray) -> None:
-        """Of a multinomial logistic regression over all the scores and a per-class scaling of
-        each class's own score (`vector_scaling_fit`), keep the one whose decisions reach the
-        higher macro-F1 on these cross-validated scores; a tie keeps the first. The first
-        learns from the other classes' scores (20NG, AllSides); the second keeps classes seen a
-        few times predictable (R52's 52 topics, held out: macro-F1 0.665 with the first, 0.778)."""
+        """A multinomial logistic regression over all the scores, unless a per-class scaling of
+        each class's own score (`vector_scaling_fit`) reaches a macro-F1 higher by
+        `SCALING_MARGIN` on these cross-validated scores. The first learns from the other
+        classes' scores (20NG, AllSides); the second keeps classes seen a few times predictable
+        (R52's 52 topics, held out: macro-F1 0.665 with the first, 0.778). The margin keeps the
+        first where the two are close: both are fitted on these scores, and on AllSides 0.8638
+        against 0.8633 here became 0.5916 against 0.5738 held out."""
         self.calibrator_ = LogisticRegression(C=1.0, max_iter=1000).fit(scores, y)
         self.classes_ = self.calibrator_.classes_
         self.scaling_ = None
@@ -324,7 +328,7 @@ class CalibratedLinearClassifier(ClassifierMixin, BaseEstimator):
         scaled = self.classes_[np.argmax(scores * slopes + intercepts, axis=1)]
         by_class = f1_score(y, scaled, average="macro", zero_division=0)
         joint = f1_score(y, self.calibrator_.predict(scores), average="macro", zero_division=0)
-        if by_class > joint:
+        if by_class > joint + SCALING_MARGIN:
             self.scaling_ = (slopes, intercepts)
 
     @property
