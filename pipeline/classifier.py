@@ -53,31 +53,25 @@ def _fit_fold(estimator: Any, X: Any, Y: np.ndarray, train: np.ndarray, test: np
         # calibration and threshold learn that: the one-vs-rest warning per fold is only noise
         warnings.filterwarnings("ignore", "Label .* is present in all training examples")
         if test is not None and Y.ndim == 1 and np.unique(Y[train]).size < 2:
-            return test, _one_class_scores(Y, Y[train][0], len(test))
+            # two classes, one seen once or twice: no model fits on the other alone, and it
+            # scores +1 there, as a linear SVM fitted on that class alone would (w = 0)
+            return test, _every_class(Y[train][:1], np.ones((len(test), 1)), Y)
         fitted = clone(estimator).fit(X[train], Y[train])
-        return test, fitted if test is None else _every_class(fitted, _decision(fitted, X[test]), Y)
+        if test is None:
+            return test, fitted
+        return test, _every_class(fitted.classes_, _decision(fitted, X[test]), Y)
 
 
-def _one_class_scores(Y: np.ndarray, present: Any, n_rows: int) -> np.ndarray:
-    """Scores of a fold whose training part holds a single class (two classes, one of them
-    seen once or twice): no model fits there, and it scores as a linear SVM fitted on that
-    class alone would, +1 for it and -1 for every other class (w = 0)."""
-    classes = np.unique(Y)
-    scores = np.full((n_rows, len(classes)), -1.0)
-    scores[:, np.searchsorted(classes, present)] = 1.0
-    return scores
-
-
-def _every_class(fitted: Any, scores: np.ndarray, Y: np.ndarray) -> np.ndarray:
-    """A fold's multiclass scores with a column for every class of Y. A class with fewer
-    training documents than folds is missing from some fold's training part; there it scores
-    -1, what a linear SVM fitted without a positive example gives (w = 0, b = -1), and the
-    calibration learns from that how rare the class is."""
+def _every_class(seen: np.ndarray, scores: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    """A fold's multiclass scores, a column per class it `seen`, with a column for every class
+    of Y. A class with fewer training documents than folds is missing from some fold's
+    training part; there it scores -1, what a linear SVM fitted without a positive example
+    gives (w = 0, b = -1), and the calibration learns from that how rare the class is."""
     classes = np.unique(Y) if Y.ndim == 1 else None
     if classes is None or scores.shape[1] == len(classes):
         return scores
     full = np.full((scores.shape[0], len(classes)), -1.0)
-    full[:, np.searchsorted(classes, fitted.classes_)] = scores
+    full[:, np.searchsorted(classes, seen)] = scores
     return full
 
 
