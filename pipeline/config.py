@@ -75,6 +75,10 @@ class CleanConfig(_Strict):
     captions: bool = True
     repeated_paragraphs: bool = True
     min_chars: int = Field(20, ge=0)
+    # ...and shorter than this fraction of the median training document (None: min_chars
+    # alone): an article corpus rejects a headline whose body is missing, a headline corpus
+    # keeps its short headlines
+    min_chars_of_median: float | None = Field(0.25, ge=0, le=1)
     max_chars: int = Field(100_000, ge=100)
 
 

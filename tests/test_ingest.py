@@ -287,6 +287,8 @@ def test_ingest_keeping_nothing_is_a_runtime_error(sample_workdir: Path, cli) ->
             "train: [data/raw/articles.jsonl, data/raw/broken_records.jsonl]",
             "train: [data/raw/broken_records.jsonl]",
         )
+        # two short records alone would be a corpus of short texts, kept
+        .replace("min_chars_of_median: 0.25", "min_chars_of_median: null")
     )
     with pytest.raises(PipelineError, match="kept no training record"):
         ingest(load_config(Path("params.yaml")))
@@ -409,3 +411,53 @@ def test_a_class_seen_once_stays_in_train() -> None:
         ingest_module._split(rows, {}, config)
         assert rows[7].split == "train"
         assert sum(r.split == "test" for r in rows) >= 9
+
+
+def _short_text_corpus(tmp_path: Path, texts: list[str]) -> Path:
+    rows = [{"id": f"r{i}", "text": text, "label": "ab"[i % 2]} for i, text in enumerate(texts)]
+    tmp_path.mkdir()
+    path = tmp_path / "train.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def _ingest_short(tmp_path: Path, texts: list[str]) -> dict[str, dict[str, Any]]:
+    from pipeline.config import Config
+
+    config = Config.model_validate(
+        {
+            "data": {"train": [str(_short_text_corpus(tmp_path, texts))], "text_fields": ["text"]},
+            "tasks": {"label": {"field": "label", "type": "multiclass"}},
+            "paths": {"processed": str(tmp_path / "processed")},
+            "dedup": {"near": False},
+        }
+    )
+    ingest(config)
+    rejects = read_jsonl(tmp_path / "processed" / "rejects.jsonl")
+    return {r["id"]: r for r in rejects if r["reason"] == Reason.TOO_SHORT}
+
+
+def test_too_short_is_relative_to_the_corpus(tmp_path: Path) -> None:
+    """A 14-character line is a lost body among articles and a whole headline among headlines."""
+    words = [
+        "ministers",
+        "envoys",
+        "talks",
+        "treaty",
+        "border",
+        "sanctions",
+        "trade",
+        "rebels",
+        "army",
+        "vote",
+    ]
+    headlines = [f"{words[i % 10]} {words[(i * 3) % 10]} meet over {i} issues" for i in range(40)]
+    kept = _ingest_short(tmp_path / "headlines", [*headlines, "Ministers meet", "Tanks roll"])
+    assert kept == {}
+    articles = [
+        f"{h}. " + " ".join(words[j % 10] for j in range(i, i + 200))
+        for i, h in enumerate(headlines)
+    ]
+    short = _ingest_short(tmp_path / "articles", [*articles, "Ministers meet", "Tanks roll"])
+    assert set(short) == {"r40", "r41"}
+    assert "clean.min_chars=20" in short["r40"]["detail"]
