@@ -102,27 +102,18 @@ def encode_targets(values: pd.Series, task: TaskConfig) -> tuple[np.ndarray, lis
     return MultiLabelBinarizer(classes=labels).fit_transform(values), labels
 
 
-COPIES_SEEN_AT_TEST = 0.05  # see `duplicate_groups`
-
-
 def duplicate_groups(config: Config, ids: pd.Series) -> np.ndarray | None:
     """Per training document, its near-duplicate cluster (from ingest's duplicates.jsonl), so
     cross-validation keeps copies in one fold: pair data (one body against many headlines) and
     re-published stories would otherwise leak across folds and inflate the scores that choose
-    the parameters, the calibration and the thresholds. None when no copy was kept, or when
-    the given test set holds copies of training documents about as often as the training set
-    does (at least `COPIES_SEEN_AT_TEST` of it, and half the training set's rate): then the
-    model will meet copies of what it learned, and folds that never do would calibrate it for
-    the wrong case. 20NG subject lines (a thread's posts share one): half the training lines
-    and 31% of the test lines are copies; grouped, held-out accuracy 0.688, free 0.707. FNC-1
-    (one body, many headlines): 93% against 0.9%, grouped."""
+    the parameters, the calibration and the thresholds. None when no copy was kept."""
     path = Path(config.paths.processed) / DUPLICATES
     if not path.exists():
         return None
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-    if _copies_recur_at_test(config, rows, len(ids)):
-        return None
-    parent = {row["id"]: row["duplicate_of"] for row in rows}
+    parent = {
+        row["id"]: row["duplicate_of"]
+        for row in map(json.loads, path.read_text(encoding="utf-8").splitlines())
+    }
 
     def root(rec_id: str) -> str:
         seen = set()
@@ -135,19 +126,6 @@ def duplicate_groups(config: Config, ids: pd.Series) -> np.ndarray | None:
     if len(set(roots)) == len(roots):
         return None
     return pd.factorize(pd.Series(roots))[0]
-
-
-def _copies_recur_at_test(config: Config, rows: list[dict[str, Any]], n_train: int) -> bool:
-    """Whether the test split held copies of training documents (ingest drops them from it) at
-    the rate `duplicate_groups` asks for."""
-    at_test = sum(row.get("split") == "test" and bool(row.get("dropped")) for row in rows)
-    in_train = sum(row.get("split") == "train" for row in rows)
-    manifest = Path(config.paths.processed) / MANIFEST
-    if not at_test or not manifest.exists():
-        return False
-    n_test = json.loads(manifest.read_text())["counts"]["splits"]["test"] + at_test
-    rate = at_test / n_test
-    return rate >= COPIES_SEEN_AT_TEST and rate >= in_train / max(n_train, 1) / 2
 
 
 def cv_groups(config: Config, train_df: pd.DataFrame) -> np.ndarray | None:

@@ -305,34 +305,3 @@ def test_search_picks_the_model_type_by_cross_validation(signal: float, winner: 
     best = max(report["search"], key=lambda point: point["macro_f1"])
     assert report["best_params"] == best["params"]
     assert type(model.estimator) is winner
-
-
-def test_copies_are_grouped_unless_the_test_set_holds_them_too(tmp_path) -> None:
-    """Pair data (FNC-1: copies in train, none at test) keeps copies in one fold; a corpus whose
-    test repeats training documents as often (20NG subject lines) cross-validates them free."""
-    import json
-
-    import pandas as pd
-
-    from pipeline.train import duplicate_groups
-
-    config = Config.model_validate({"paths": {"processed": str(tmp_path)}})
-    ids = pd.Series([f"t{i}" for i in range(10)])
-
-    def write(test_copies: int, test_kept: int) -> None:
-        rows = [{"id": f"t{i}", "duplicate_of": "t0", "split": "train"} for i in (1, 2, 3, 4)]
-        rows += [
-            {"id": f"x{i}", "duplicate_of": "t0", "split": "test", "dropped": True}
-            for i in range(test_copies)
-        ]
-        (tmp_path / "duplicates.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-        manifest = {"counts": {"splits": {"train": 10, "test": test_kept}}}
-        (tmp_path / "manifest.json").write_text(json.dumps(manifest))
-
-    write(test_copies=0, test_kept=10)
-    groups = duplicate_groups(config, ids)
-    assert len(set(groups[:5])) == 1 and len(set(groups)) == 6
-    write(test_copies=1, test_kept=99)  # 1% of the test: too few to matter
-    assert duplicate_groups(config, ids) is not None
-    write(test_copies=3, test_kept=7)  # 30% of the test, 40% of train
-    assert duplicate_groups(config, ids) is None
