@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import time
 from array import array
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from itertools import repeat
+from itertools import chain, islice, repeat
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -231,6 +233,27 @@ def _batch_terms(batch: list[bytes], ngram_range: tuple[int, int]) -> _Terms:
     return _Terms(data, *ngram_codes(words, doc_of, ngram_range), starts, ends)
 
 
+def in_threads(fn: Callable[[Any], Any], items: Iterable[Any], threads: int = 0) -> Iterator[Any]:
+    """`map(fn, items)` on `threads` threads (0: one per CPU, at most 4), in order, with at most
+    two items per thread pending. Counting a batch's terms is numpy sorts, gathers and sums,
+    which release the GIL, so batches are counted side by side (20NG fit: see `WordTfidf`)
+    while the next batches' text is prepared, and no more than a few batches are held."""
+    threads = threads or min(4, len(os.sched_getaffinity(0)))
+    items = iter(items)
+    head = list(islice(items, 2))
+    if threads < 2 or len(head) < 2:  # one batch (a few documents): no pool to start
+        yield from map(fn, chain(head, items))
+        return
+    with ThreadPoolExecutor(threads) as pool:
+        pending: deque[Future[Any]] = deque()
+        for item in chain(head, items):
+            pending.append(pool.submit(fn, item))
+            if len(pending) >= 2 * threads:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
 def _counts(rows: np.ndarray, columns: np.ndarray, n_rows: int, width: int) -> sp.csr_matrix:
     """A count matrix from one (row, column) pair per occurrence; column -1: not counted.
 
@@ -360,11 +383,15 @@ class WordTfidf(TransformerMixin, BaseEstimator):
         """Codes of the terms seen often enough to reach their block's `min_df` (each document
         counted once can only lower a term's count), and whether each is an n-gram. Most terms
         seen are bigrams seen once: they are never named nor given a column."""
-        seen: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])
-        for batch in batches:
+
+        def words_and_ngrams(batch: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
             terms = _batch_terms(batch, self.ngram_range)
-            seen[0].append(terms.codes[terms.order == 1])
-            seen[1].append(terms.codes[terms.order > 1])
+            return terms.codes[terms.order == 1], terms.codes[terms.order > 1]
+
+        seen: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])
+        for words, ngrams in in_threads(words_and_ngrams, batches):
+            seen[0].append(words)
+            seen[1].append(ngrams)
         if not any(part.size for block in seen for part in block):
             raise ValueError("empty vocabulary: the documents hold no words")
         low = min(self.min_df, self.unigram_min_df)
@@ -383,11 +410,15 @@ class WordTfidf(TransformerMixin, BaseEstimator):
         and position (`_batch_terms` order) where it occurs, to name it from."""
         found_in = np.full(index.size, -1, np.int64)
         found_at = np.zeros(index.size, np.int64)
-        chunks = []
-        for b, batch in enumerate(batches):
+
+        def count(batch: list[bytes]) -> tuple[sp.csr_matrix, np.ndarray]:
             terms = _batch_terms(batch, self.ngram_range)
             columns = index.columns(terms.codes)
-            chunks.append(_counts(terms.rows, columns, len(batch), index.size))
+            return _counts(terms.rows, columns, len(batch), index.size), columns
+
+        chunks = []
+        for b, (chunk, columns) in enumerate(in_threads(count, batches)):
+            chunks.append(chunk)
             first = columns >= 0
             first[first] = found_in[columns[first]] < 0
             found_in[columns[first]] = b  # repeats in `columns`: any one of them is an occurrence
@@ -472,12 +503,13 @@ class WordTfidf(TransformerMixin, BaseEstimator):
         index = self._term_index()
         if isinstance(index, TermIndex):
             spaced = word_bytes(self.lowercase)
-            chunks = []
-            for batch in sized_batches(map(spaced, _strings(X)), _BATCH_BYTES):
+
+            def count(batch: list[bytes]) -> sp.csr_matrix:
                 terms = _batch_terms(batch, self.ngram_range)
-                chunks.append(
-                    _counts(terms.rows, index.columns(terms.codes), len(batch), index.size)
-                )
+                return _counts(terms.rows, index.columns(terms.codes), len(batch), index.size)
+
+            batches = sized_batches(map(spaced, _strings(X)), _BATCH_BYTES)
+            chunks = list(in_threads(count, batches))
             T = sp.vstack(chunks, format="csr") if chunks else sp.csr_matrix((0, index.size))
         else:
             analyze = self._analyzer()

@@ -112,14 +112,17 @@ _TABLES: list[tuple[np.ndarray, np.ndarray]] = []  # the power tables, the large
 
 def _power_tables(n: int) -> tuple[np.ndarray, np.ndarray]:
     """_BASE**k and _BASE**-k modulo 2**64 (uint64 products wrap around) for k < at least `n`;
-    one pair is kept, grown to a power of two when a longer buffer comes."""
-    if not _TABLES or len(_TABLES[0][0]) < n:
+    one pair is kept, grown to a power of two when a longer buffer comes. Thread-safe: a thread
+    returns the pair it read or built, never one another thread has just put in its place."""
+    tables = _TABLES[0] if _TABLES else None
+    if tables is None or len(tables[0]) < n:
         size = 1 << max(16, (n - 1).bit_length())
         powers = np.full(size, _BASE, np.uint64)
         inverse = np.full(size, _inverse(_BASE), np.uint64)
         powers[0] = inverse[0] = 1
-        _TABLES[:] = [(np.cumprod(powers), np.cumprod(inverse))]
-    return _TABLES[0]
+        tables = (np.cumprod(powers), np.cumprod(inverse))
+        _TABLES[:] = [tables]
+    return tables
 
 
 def token_codes(data: bytes, min_bytes: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

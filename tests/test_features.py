@@ -13,7 +13,8 @@ import pytest
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from pipeline.features import WordTfidf
+from pipeline import features
+from pipeline.features import WordTfidf, in_threads
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "raw" / "articles.jsonl"
 NEW_DOCS = ["", "zzqx unseenword", "Éléphant CAFÉ naïve — “quoted” arms deal", "arms arms arms"]
@@ -81,7 +82,11 @@ def assert_identical(A: sp.spmatrix, B: sp.spmatrix) -> None:
         {"lowercase": False, "min_df": 1},
     ],
 )
-def test_word_tfidf_is_scikit_learn_bit_for_bit(docs: list[str], params: dict) -> None:
+@pytest.mark.parametrize("batch_bytes", [1 << 20, 4096])  # one batch; many, counted in threads
+def test_word_tfidf_is_scikit_learn_bit_for_bit(
+    docs: list[str], params: dict, batch_bytes: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(features, "_BATCH_BYTES", batch_bytes)
     docs = [*docs, "", "Arms", "!!"]  # empty, shorter than an n-gram, no word at all
     terms, idf, X_train, X_new = reference(docs, NEW_DOCS + docs[:3], **params)
     word = WordTfidf(**params)
@@ -126,3 +131,17 @@ def test_a_saved_vectorizer_keeps_its_vocabulary_as_one_string(tmp_path: Path) -
         word.vectorizer_.get_feature_names_out()
     )
     assert (loaded.transform(docs) != word.transform(docs)).nnz == 0
+
+
+def test_in_threads_keeps_the_order_and_bounds_what_is_pending() -> None:
+    started: list[int] = []
+
+    def slow_square(i: int) -> int:
+        started.append(i)
+        return i * i
+
+    results = in_threads(slow_square, range(100), threads=2)
+    assert [next(results) for _ in range(3)] == [0, 1, 4]
+    assert len(started) <= 3 + 2 * 2  # the next few are under way, not all hundred
+    assert list(results) == [i * i for i in range(3, 100)]
+    assert list(in_threads(slow_square, [7], threads=4)) == [49]
