@@ -77,7 +77,7 @@ def _every_class(seen: np.ndarray, scores: np.ndarray, Y: np.ndarray) -> np.ndar
 
 def cv_fit(
     estimators: list[Any],
-    X: Any,
+    X: Any | list[Any],
     Y: np.ndarray,
     *,
     folds: int,
@@ -87,7 +87,8 @@ def cv_fit(
     groups: np.ndarray | None = None,
 ) -> tuple[list[np.ndarray], list[Any]]:
     """Out-of-fold decision scores of each estimator and, with `fit_full`, each one fitted on
-    all of X, every fit in one parallel pool (the full fits pack in beside the fold fits).
+    all of X, every fit in one parallel pool (the full fits pack in beside the fold fits). X may
+    be a list: each estimator's own features (the same documents, in the same folds).
 
     Documents sharing a `groups` value (copies of one another) always fall in the same fold.
     """
@@ -110,7 +111,10 @@ def cv_fit(
         ((k, e, tr, te) for k, e in enumerate(estimators) for tr, te in splits),
         key=lambda job: job[3] is not None,
     )
-    results = Parallel(n_jobs=n_jobs)(delayed(_fit_fold)(e, X, Y, tr, te) for _, e, tr, te in jobs)
+    X_of = X if isinstance(X, list) else [X] * len(estimators)
+    results = Parallel(n_jobs=n_jobs)(
+        delayed(_fit_fold)(e, X_of[k], Y, tr, te) for k, e, tr, te in jobs
+    )
     scores = [np.zeros(0)] * len(estimators)
     fitted: list[Any] = [None] * len(estimators)
     for (k, _, _, _), (test, out) in zip(jobs, results, strict=True):

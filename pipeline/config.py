@@ -128,6 +128,9 @@ class ModelConfig(_Strict):
     # `type` entry overrides `type` above, so the search can pick the model type itself
     grid: Grid | list[Grid] = Field(default_factory=_default_grid)
     params: dict[str, Any] = Field(default_factory=dict)  # fixed estimator parameters
+    # the best grid point is also cross-validated with the word n-gram block at each of these
+    # weights instead of features.ngram_weight (the block rescaled, nothing refitted)
+    ngram_weights: list[float] = Field(default_factory=lambda: [0.25, 1.0])
     cv: int = Field(3, ge=2)
     scoring: Literal["macro_f1", "micro_f1", "accuracy"] = "macro_f1"
     class_weight: Literal["balanced"] | None = None

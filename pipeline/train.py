@@ -7,6 +7,7 @@ scores, then one final fit. The saved `Pipeline` goes from raw text to calibrate
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import itertools
 import json
@@ -34,7 +35,7 @@ from sklearn.svm import LinearSVC
 from pipeline.classifier import CalibratedLinearClassifier, cv_fit
 from pipeline.config import Config, TaskConfig
 from pipeline.errors import PipelineError, UsageError
-from pipeline.features import Features, load_features
+from pipeline.features import Features, WordTfidf, load_features
 from pipeline.ingest import CLEANER, DUPLICATES, MANIFEST, file_sha256, load_split
 from pipeline.io.writers import DIR_MODE, write_json
 from pipeline.metrics import score
@@ -91,6 +92,32 @@ def candidate_params(config: Config) -> list[dict[str, Any]]:
             for values in itertools.product(*(grid[k] for k in keys))
         ]
     return points
+
+
+def ngram_block(vectorizer: Any, n_features: int) -> np.ndarray | None:
+    """Which feature columns are the word n-gram block (`WordTfidf`, first in a union), or None
+    without one."""
+    parts = dict(getattr(vectorizer, "transformer_list", [("word", vectorizer)]))
+    word = parts.get("word")
+    if not isinstance(word, WordTfidf) or not word.is_ngram_.any():
+        return None
+    mask = np.zeros(n_features, bool)
+    mask[: len(word.is_ngram_)] = word.is_ngram_
+    return mask
+
+
+def reweighted(X: sp.csr_matrix, block: np.ndarray, factor: float) -> sp.csr_matrix:
+    """X with the `block` columns multiplied by `factor` (a new data array, shared indices)."""
+    data = X.data * np.where(block, factor, 1.0)[X.indices]
+    return sp.csr_matrix((data, X.indices, X.indptr), shape=X.shape)
+
+
+def with_ngram_weight(vectorizer: Any, weight: float) -> Any:
+    """A copy of the vectorizer whose word n-gram block comes out at `weight`."""
+    vectorizer = copy.deepcopy(vectorizer)
+    parts = dict(getattr(vectorizer, "transformer_list", [("word", vectorizer)]))
+    parts["word"].ngram_weight = weight
+    return vectorizer
 
 
 def encode_targets(values: pd.Series, task: TaskConfig) -> tuple[np.ndarray, list[str]]:
@@ -195,20 +222,52 @@ def fit_task(
         fit_full=len(estimators) == 1,
         groups=groups,
     )
-    results = []
-    for params, est, scores in zip(candidates, estimators, all_scores, strict=True):
+
+    def result(params: dict[str, Any], est: CalibratedLinearClassifier, scores: np.ndarray):
         est._fit_calibration(scores, Y, labels)
         predicted = est.decide(est.calibrated(scores))
         cv_metrics = score(Y, predicted, labels=labels, multilabel=multilabel)
-        results.append(
-            {"params": params, **{k: cv_metrics[k] for k in ("accuracy", "macro_f1", "micro_f1")}}
+        return {
+            "params": params,
+            **{k: cv_metrics[k] for k in ("accuracy", "macro_f1", "micro_f1")},
+        }
+
+    def best_of(results: list[dict[str, Any]]) -> int:  # ties: the earlier point
+        return max(range(len(results)), key=lambda i: (results[i][config.model.scoring], -i))
+
+    results = [result(*args) for args in zip(candidates, estimators, all_scores, strict=True)]
+    X_of = [features.X_train] * len(results)
+    base = config.features.ngram_weight
+    block = ngram_block(features.vectorizer, features.n_features) if config.model.search else None
+    weights = [w for w in config.model.ngram_weights if w != base] if block is not None else []
+    if weights and base:
+        # the best point with the n-gram block at other weights, in one more pool: short texts
+        # want less of the block, whole posts more (README "Train")
+        top = best_of(results)
+        weighted = [clone(estimators[top]) for _ in weights]
+        X_w = [reweighted(features.X_train, block, w / base) for w in weights]
+        weighted_scores, _ = cv_fit(
+            [e._base() for e in weighted],
+            X_w,
+            Y,
+            folds=config.model.cv,
+            seed=config.seed,
+            n_jobs=config.model.n_jobs,
+            groups=groups,
         )
-    best = max(range(len(results)), key=lambda i: (results[i][config.model.scoring], -i))
-    chosen = estimators[best].fit_final(features.X_train, Y, fitted=full_fits[best])
+        for weight, est, scores in zip(weights, weighted, weighted_scores, strict=True):
+            candidates.append({**candidates[top], "ngram_weight": weight})
+            results.append(result(candidates[-1], est, scores))
+        estimators += weighted
+        full_fits += [None] * len(weights)
+        X_of += X_w
+    best = best_of(results)
+    chosen = estimators[best].fit_final(X_of[best], Y, fitted=full_fits[best])
     report = {
         "search": results,
         "best_params": candidates[best],
         "cv_metrics": results[best],
+        "ngram_weight": candidates[best].get("ngram_weight", base),
         "search_seconds": round(time.perf_counter() - start, 2),
         "labels": labels,
     }
@@ -231,9 +290,10 @@ def train(
     for name, task in config.tasks.items():
         start = time.perf_counter()
         classifier, report = fit_task(name, task, features, train_df[name], config, groups)
-        pipe = Pipeline(
-            [("clean", cleaner), ("tfidf", features.vectorizer), ("classifier", classifier)]
-        )
+        vectorizer = features.vectorizer
+        if report["ngram_weight"] != config.features.ngram_weight:
+            vectorizer = with_ngram_weight(vectorizer, report["ngram_weight"])
+        pipe = Pipeline([("clean", cleaner), ("tfidf", vectorizer), ("classifier", classifier)])
         metadata = {
             "task": name,
             "type": task.type,
@@ -243,6 +303,7 @@ def train(
             "fields": config.data.fields,
             "id_field": config.data.id_field,
             "best_params": report["best_params"],
+            "ngram_weight": report["ngram_weight"],
             "cv_metrics": report["cv_metrics"],
             "calibration": classifier.calibration_,  # logistic | vector_scaling | platt
             # documents kept together in cross-validation (copies, data.group_field); None: free

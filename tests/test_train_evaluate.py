@@ -19,7 +19,7 @@ from pipeline.errors import UsageError
 from pipeline.evaluate import evaluate
 from pipeline.features import build_features, load_features
 from pipeline.ingest import ingest
-from pipeline.train import load_model, train
+from pipeline.train import load_model, ngram_block, reweighted, train, with_ngram_weight
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 VOLATILE = {"created", "train_seconds", "search_seconds"}
@@ -171,7 +171,8 @@ def test_same_data_config_and_seed_give_identical_results(sample_workdir: Path) 
         assert np.array_equal(first["probs"][task], second["probs"][task])
         meta = first["meta"][task]
         assert meta == second["meta"][task]
-        assert len(meta["search"]) == 2
+        # the two grid points, then the better one at each `model.ngram_weights` value
+        assert [r["params"].get("ngram_weight") for r in meta["search"]] == [None, None, 0.25, 1.0]
         best = max(meta["search"], key=lambda r: r["macro_f1"])
         assert meta["best_params"] == best["params"]
         assert meta["cv_metrics"] == best
@@ -218,3 +219,28 @@ def test_cli_steps_one_by_one(sample_workdir: Path, cli) -> None:
     assert evaluated.exit_code == 0, evaluated.output
     assert "topic: accuracy" in evaluated.stdout and "stance: accuracy" in evaluated.stdout
     assert (sample_workdir / "reports/metrics.json").exists()
+
+
+def test_the_saved_pipeline_makes_the_features_at_the_chosen_ngram_weight(
+    sample_workdir: Path,
+) -> None:
+    config = load_config(
+        Path("params.yaml"),
+        {"model.grid": {"C": [1.0]}, "model.ngram_weights": [2.0], "mlflow.enabled": False},
+    )
+    ingest(config)
+    feats = build_features(config)
+    texts = pd.read_parquet("data/processed/test.parquet")["text"].tolist()
+    block = ngram_block(feats.vectorizer, feats.n_features)
+    assert block is not None and 0 < block.sum() < len(block)
+    X = feats.vectorizer.transform(texts)
+    heavier = with_ngram_weight(feats.vectorizer, 2.0)
+    assert np.allclose(heavier.transform(texts).toarray(), reweighted(X, block, 4.0).toarray())
+    assert np.array_equal(feats.vectorizer.transform(texts).toarray(), X.toarray())  # a copy
+    for task in train(config, features=feats).values():
+        weight = task.metadata["ngram_weight"]
+        assert weight == task.metadata["best_params"].get("ngram_weight", 0.5)
+        expected = reweighted(X, block, weight / 0.5)
+        assert np.allclose(task.pipeline[1].transform(texts).toarray(), expected.toarray())
+        probs = task.pipeline[-1].predict_proba(expected)
+        assert np.allclose(task.pipeline.predict_proba(texts), probs)
