@@ -85,12 +85,14 @@ def cv_fit(
     n_jobs: int,
     fit_full: bool = False,
     groups: np.ndarray | None = None,
+    parallel: Parallel | None = None,
 ) -> tuple[list[np.ndarray], list[Any]]:
     """Out-of-fold decision scores of each estimator and, with `fit_full`, each one fitted on
     all of X, every fit in one parallel pool (the full fits pack in beside the fold fits). X may
     be a list: each estimator's own features (the same documents, in the same folds).
 
     Documents sharing a `groups` value (copies of one another) always fall in the same fold.
+    Successive calls may share one `parallel` context (its workers and memmapped arrays).
     """
     splitter: Any
     if groups is not None:
@@ -112,7 +114,7 @@ def cv_fit(
         key=lambda job: job[3] is not None,
     )
     X_of = X if isinstance(X, list) else [X] * len(estimators)
-    results = Parallel(n_jobs=n_jobs)(
+    results = (parallel or Parallel(n_jobs=n_jobs))(
         delayed(_fit_fold)(e, X_of[k], Y, tr, te) for k, e, tr, te in jobs
     )
     scores = [np.zeros(0)] * len(estimators)

@@ -25,6 +25,7 @@ import joblib
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from joblib import Parallel
 from scipy.sparse.csgraph import connected_components
 from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression, SGDClassifier
@@ -211,17 +212,7 @@ def fit_task(
         clone(template).set_params(estimator=base_estimator(config, p)) for p in candidates
     ]
     start = time.perf_counter()
-    # a single candidate (search off) is fitted on all data in the same pool as its folds
-    all_scores, full_fits = cv_fit(
-        [e._base() for e in estimators],
-        features.X_train,
-        Y,
-        folds=config.model.cv,
-        seed=config.seed,
-        n_jobs=config.model.n_jobs,
-        fit_full=len(estimators) == 1,
-        groups=groups,
-    )
+    cv = {"folds": config.model.cv, "seed": config.seed, "n_jobs": config.model.n_jobs}
 
     def result(params: dict[str, Any], est: CalibratedLinearClassifier, scores: np.ndarray):
         est._fit_calibration(scores, Y, labels)
@@ -235,32 +226,38 @@ def fit_task(
     def best_of(results: list[dict[str, Any]]) -> int:  # ties: the earlier point
         return max(range(len(results)), key=lambda i: (results[i][config.model.scoring], -i))
 
-    results = [result(*args) for args in zip(candidates, estimators, all_scores, strict=True)]
-    X_of = [features.X_train] * len(results)
     base = config.features.ngram_weight
     block = ngram_block(features.vectorizer, features.n_features) if config.model.search else None
     weights = [w for w in config.model.ngram_weights if w != base] if block is not None else []
-    if weights and base:
-        # the best point with the n-gram block at other weights, in one more pool: short texts
-        # want less of the block, whole posts more (README "Train")
-        top = best_of(results)
-        weighted = [clone(estimators[top]) for _ in weights]
-        X_w = [reweighted(features.X_train, block, w / base) for w in weights]
-        weighted_scores, _ = cv_fit(
-            [e._base() for e in weighted],
-            X_w,
+    # one pool for both rounds: its workers, and the arrays it shares with them, are reused
+    with Parallel(n_jobs=config.model.n_jobs) as parallel:
+        # a single candidate (search off) is fitted on all data in the same pool as its folds
+        all_scores, full_fits = cv_fit(
+            [e._base() for e in estimators],
+            features.X_train,
             Y,
-            folds=config.model.cv,
-            seed=config.seed,
-            n_jobs=config.model.n_jobs,
+            fit_full=len(estimators) == 1,
             groups=groups,
+            parallel=parallel,
+            **cv,
         )
-        for weight, est, scores in zip(weights, weighted, weighted_scores, strict=True):
-            candidates.append({**candidates[top], "ngram_weight": weight})
-            results.append(result(candidates[-1], est, scores))
-        estimators += weighted
-        full_fits += [None] * len(weights)
-        X_of += X_w
+        results = [result(*args) for args in zip(candidates, estimators, all_scores, strict=True)]
+        X_of = [features.X_train] * len(results)
+        if weights and base:
+            # the best point with the n-gram block at other weights: short texts want less of
+            # the block, whole posts more (README "Train")
+            top = best_of(results)
+            weighted = [clone(estimators[top]) for _ in weights]
+            X_w = [reweighted(features.X_train, block, w / base) for w in weights]
+            weighted_scores, _ = cv_fit(
+                [e._base() for e in weighted], X_w, Y, groups=groups, parallel=parallel, **cv
+            )
+            for weight, est, scores in zip(weights, weighted, weighted_scores, strict=True):
+                candidates.append({**candidates[top], "ngram_weight": weight})
+                results.append(result(candidates[-1], est, scores))
+            estimators += weighted
+            full_fits += [None] * len(weights)
+            X_of += X_w
     best = best_of(results)
     chosen = estimators[best].fit_final(X_of[best], Y, fitted=full_fits[best])
     report = {
