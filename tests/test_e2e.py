@@ -163,7 +163,10 @@ def test_run_on_a_reuters_subset_with_its_own_multilabel_task(
     _, meta = _model(work, "topics")
     assert set(topics["per_label"]) == set(meta["labels"])
     assert {"earn", "acq"} <= set(meta["labels"])
-    assert meta["type"] == "multilabel" and len(meta["search"]) == 2
+    assert meta["type"] == "multilabel"
+    # the two grid points, then the better one at the two other default n-gram weights
+    assert [r["params"].get("ngram_weight") for r in meta["search"]] == [None, None, 0.25, 1.0]
+    assert meta["ngram_weight"] == meta["best_params"].get("ngram_weight", 0.5)
     assert (work / "mlflow.db").exists()
 
 
