@@ -95,6 +95,21 @@ def candidate_params(config: Config) -> list[dict[str, Any]]:
     return points
 
 
+def best_per_type(
+    candidates: list[dict[str, Any]], results: list[dict[str, Any]], config: Config
+) -> list[int]:
+    """The index of each model type's best grid point (ties: the earlier), in grid order."""
+    best: dict[str, int] = {}
+    for i, params in enumerate(candidates):
+        kind = params.get("type", config.model.type)
+        if (
+            kind not in best
+            or results[i][config.model.scoring] > results[best[kind]][config.model.scoring]
+        ):
+            best[kind] = i
+    return sorted(best.values())
+
+
 def ngram_block(vectorizer: Any, n_features: int) -> np.ndarray | None:
     """Which feature columns are the word n-gram block (`WordTfidf`, first in a union), or None
     without one."""
@@ -244,20 +259,27 @@ def fit_task(
         results = [result(*args) for args in zip(candidates, estimators, all_scores, strict=True)]
         X_of = [features.X_train] * len(results)
         if weights and base:
-            # the best point with the n-gram block at other weights: short texts want less of
-            # the block, whole posts more (README "Train")
-            top = best_of(results)
-            weighted = [clone(estimators[top]) for _ in weights]
-            X_w = [reweighted(features.X_train, block, w / base) for w in weights]
+            # each model type's best point with the n-gram block at other weights: short texts
+            # want less of the block, whole posts more, and the type that wins can change with
+            # it (README "Train")
+            tops = best_per_type(candidates, results, config)
+            pairs = [(top, w) for top in tops for w in weights]
+            weighted = [clone(estimators[top]) for top, _ in pairs]
+            X_by = {w: reweighted(features.X_train, block, w / base) for w in weights}
             weighted_scores, _ = cv_fit(
-                [e._base() for e in weighted], X_w, Y, groups=groups, parallel=parallel, **cv
+                [e._base() for e in weighted],
+                [X_by[w] for _, w in pairs],
+                Y,
+                groups=groups,
+                parallel=parallel,
+                **cv,
             )
-            for weight, est, scores in zip(weights, weighted, weighted_scores, strict=True):
-                candidates.append({**candidates[top], "ngram_weight": weight})
+            for (top, w), est, scores in zip(pairs, weighted, weighted_scores, strict=True):
+                candidates.append({**candidates[top], "ngram_weight": w})
                 results.append(result(candidates[-1], est, scores))
-            estimators += weighted
-            full_fits += [None] * len(weights)
-            X_of += X_w
+                estimators.append(est)
+                full_fits.append(None)
+                X_of.append(X_by[w])
     best = best_of(results)
     chosen = estimators[best].fit_final(X_of[best], Y, fitted=full_fits[best])
     report = {

@@ -305,3 +305,12 @@ def test_search_picks_the_model_type_by_cross_validation(signal: float, winner: 
     best = max(report["search"], key=lambda point: point["macro_f1"])
     assert report["best_params"] == best["params"]
     assert type(model.estimator) is winner
+
+
+def test_the_weight_round_starts_from_each_model_types_best_point() -> None:
+    from pipeline.train import best_per_type
+
+    config = Config()  # model.type linear_svc, scoring macro_f1
+    candidates = [{"C": 1.0}, {"C": 0.3}, {"type": "nb_svm", "C": 0.3}, {"type": "nb_svm", "C": 1}]
+    results = [{"macro_f1": f} for f in (0.60, 0.62, 0.61, 0.61)]
+    assert best_per_type(candidates, results, config) == [1, 2]  # ties: the earlier point
