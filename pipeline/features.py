@@ -11,6 +11,7 @@ from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from itertools import chain, islice, repeat
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -410,13 +411,8 @@ class WordTfidf(TransformerMixin, BaseEstimator):
         and position (`_batch_terms` order) where it occurs, to name it from."""
         found_in = np.full(index.size, -1, np.int64)
         found_at = np.zeros(index.size, np.int64)
-
-        def count(batch: list[bytes]) -> tuple[sp.csr_matrix, np.ndarray]:
-            terms = _batch_terms(batch, self.ngram_range)
-            columns = index.columns(terms.codes)
-            return _counts(terms.rows, columns, len(batch), index.size), columns
-
         chunks = []
+        count = partial(self._count_batch, index=index)
         for b, (chunk, columns) in enumerate(in_threads(count, batches)):
             chunks.append(chunk)
             first = columns >= 0
@@ -426,6 +422,14 @@ class WordTfidf(TransformerMixin, BaseEstimator):
         T = sp.vstack(chunks, format="csr") if chunks else sp.csr_matrix((0, index.size))
         chunks.clear()
         return T, found_in, found_at
+
+    def _count_batch(
+        self, batch: list[bytes], index: TermIndex
+    ) -> tuple[sp.csr_matrix, np.ndarray]:
+        """A batch's counts of the `index` terms, and each occurrence's column (-1: unknown)."""
+        terms = _batch_terms(batch, self.ngram_range)
+        columns = index.columns(terms.codes)
+        return _counts(terms.rows, columns, len(batch), index.size), columns
 
     def _names(
         self, batches: list[list[bytes]], found_in: np.ndarray, found_at: np.ndarray
@@ -503,13 +507,9 @@ class WordTfidf(TransformerMixin, BaseEstimator):
         index = self._term_index()
         if isinstance(index, TermIndex):
             spaced = word_bytes(self.lowercase)
-
-            def count(batch: list[bytes]) -> sp.csr_matrix:
-                terms = _batch_terms(batch, self.ngram_range)
-                return _counts(terms.rows, index.columns(terms.codes), len(batch), index.size)
-
             batches = sized_batches(map(spaced, _strings(X)), _BATCH_BYTES)
-            chunks = list(in_threads(count, batches))
+            count = partial(self._count_batch, index=index)
+            chunks = [chunk for chunk, _ in in_threads(count, batches)]
             T = sp.vstack(chunks, format="csr") if chunks else sp.csr_matrix((0, index.size))
         else:
             analyze = self._analyzer()
@@ -622,6 +622,13 @@ def build_vectorizer(cfg: FeaturesConfig) -> TransformerMixin:
     if cfg.pair_fields:
         parts.append(("pair", PairSimilarity()))
     return word if len(parts) == 1 else FeatureUnion(parts)
+
+
+def word_tfidf(vectorizer: Any) -> WordTfidf | None:
+    """The `WordTfidf` of a vectorizer `build_vectorizer` made (alone, or "word" in a union)."""
+    parts = dict(getattr(vectorizer, "transformer_list", [("word", vectorizer)]))
+    word = parts.get("word")
+    return word if isinstance(word, WordTfidf) else None
 
 
 def drop_pruned_terms(vectorizer: TransformerMixin) -> None:

@@ -16,6 +16,7 @@ import platform
 import shutil
 import tempfile
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
@@ -36,7 +37,7 @@ from sklearn.svm import LinearSVC
 from pipeline.classifier import CalibratedLinearClassifier, cv_fit
 from pipeline.config import Config, TaskConfig
 from pipeline.errors import PipelineError, UsageError
-from pipeline.features import Features, WordTfidf, load_features
+from pipeline.features import Features, load_features, word_tfidf
 from pipeline.ingest import CLEANER, DUPLICATES, MANIFEST, file_sha256, load_split
 from pipeline.io.writers import DIR_MODE, write_json
 from pipeline.metrics import score
@@ -95,27 +96,30 @@ def candidate_params(config: Config) -> list[dict[str, Any]]:
     return points
 
 
+def best_index(
+    results: list[dict[str, Any]], scoring: str, among: Iterable[int] | None = None
+) -> int:
+    """The index of the best search result (of those `among`) by `scoring`; ties: the earlier."""
+    indices = range(len(results)) if among is None else among
+    return max(indices, key=lambda i: (results[i][scoring], -i))
+
+
 def best_per_type(
     candidates: list[dict[str, Any]], results: list[dict[str, Any]], config: Config
 ) -> list[int]:
     """The index of each model type's best grid point (ties: the earlier), in grid order."""
-    best: dict[str, int] = {}
-    for i, params in enumerate(candidates):
-        kind = params.get("type", config.model.type)
-        if (
-            kind not in best
-            or results[i][config.model.scoring] > results[best[kind]][config.model.scoring]
-        ):
-            best[kind] = i
-    return sorted(best.values())
+    kinds = [params.get("type", config.model.type) for params in candidates]
+    return sorted(
+        best_index(results, config.model.scoring, [i for i, k in enumerate(kinds) if k == kind])
+        for kind in set(kinds)
+    )
 
 
 def ngram_block(vectorizer: Any, n_features: int) -> np.ndarray | None:
     """Which feature columns are the word n-gram block (`WordTfidf`, first in a union), or None
     without one."""
-    parts = dict(getattr(vectorizer, "transformer_list", [("word", vectorizer)]))
-    word = parts.get("word")
-    if not isinstance(word, WordTfidf) or not word.is_ngram_.any():
+    word = word_tfidf(vectorizer)
+    if word is None or not word.is_ngram_.any():
         return None
     mask = np.zeros(n_features, bool)
     mask[: len(word.is_ngram_)] = word.is_ngram_
@@ -131,8 +135,7 @@ def reweighted(X: sp.csr_matrix, block: np.ndarray, factor: float) -> sp.csr_mat
 def with_ngram_weight(vectorizer: Any, weight: float) -> Any:
     """A copy of the vectorizer whose word n-gram block comes out at `weight`."""
     vectorizer = copy.deepcopy(vectorizer)
-    parts = dict(getattr(vectorizer, "transformer_list", [("word", vectorizer)]))
-    parts["word"].ngram_weight = weight
+    word_tfidf(vectorizer).ngram_weight = weight
     return vectorizer
 
 
@@ -238,12 +241,12 @@ def fit_task(
             **{k: cv_metrics[k] for k in ("accuracy", "macro_f1", "micro_f1")},
         }
 
-    def best_of(results: list[dict[str, Any]]) -> int:  # ties: the earlier point
-        return max(range(len(results)), key=lambda i: (results[i][config.model.scoring], -i))
-
     base = config.features.ngram_weight
     block = ngram_block(features.vectorizer, features.n_features) if config.model.search else None
-    weights = [w for w in config.model.ngram_weights if w != base] if block is not None else []
+    # a block at weight 0 cannot be rescaled to another
+    weights = (
+        [w for w in config.model.ngram_weights if w != base] if block is not None and base else []
+    )
     # one pool for both rounds: its workers, and the arrays it shares with them, are reused
     with Parallel(n_jobs=config.model.n_jobs) as parallel:
         # a single candidate (search off) is fitted on all data in the same pool as its folds
@@ -258,7 +261,7 @@ def fit_task(
         )
         results = [result(*args) for args in zip(candidates, estimators, all_scores, strict=True)]
         X_of = [features.X_train] * len(results)
-        if weights and base:
+        if weights:
             # each model type's best point with the n-gram block at other weights: short texts
             # want less of the block, whole posts more, and the type that wins can change with
             # it (README "Train")
@@ -280,7 +283,7 @@ def fit_task(
                 estimators.append(est)
                 full_fits.append(None)
                 X_of.append(X_by[w])
-    best = best_of(results)
+    best = best_index(results, config.model.scoring)
     chosen = estimators[best].fit_final(X_of[best], Y, fitted=full_fits[best])
     report = {
         "search": results,
