@@ -101,6 +101,10 @@ class FeaturesConfig(_Strict):
     min_df: int = Field(2, ge=1)  # n-grams of 2+ words (and characters)
     unigram_min_df: int = Field(1, ge=1)  # single words: rare names are signal, not noise
     ngram_weight: float = Field(0.5, ge=0)  # the 2+ word n-gram block beside the words block
+    # a document's first words (headline, lead paragraph) again, as their own block at this
+    # weight: what a story is about comes first. None or 0: off
+    lead_words: int | None = Field(64, ge=0)
+    lead_weight: float = Field(0.5, ge=0)
     max_df: float = Field(0.9, gt=0, le=1)
     max_features: int | None = Field(None, ge=1)
     sublinear_tf: bool = True

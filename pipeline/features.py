@@ -584,6 +584,68 @@ class WordTfidf(TransformerMixin, BaseEstimator):
         return self.vectorizer_.build_analyzer()
 
 
+class LeadTfidf(TransformerMixin, BaseEstimator):
+    """TF-IDF of a document's first `words` words, L2-normalised and weighted by `weight`, beside
+    the whole document's blocks. News puts what a story is about first (headline and lead
+    paragraph; a post's subject and sender): words there count once more. Held out, the NBSVM
+    that the search picks gains 3 points of macro-F1 on AllSides and 0.3 of accuracy on 20
+    Newsgroups (README "Features")."""
+
+    def __init__(
+        self,
+        words: int = 64,
+        weight: float = 0.5,
+        max_df: float = 1.0,
+        sublinear_tf: bool = True,
+        lowercase: bool = True,
+    ) -> None:
+        self.words = words
+        self.weight = weight
+        self.max_df = max_df
+        self.sublinear_tf = sublinear_tf
+        self.lowercase = lowercase
+
+    def _leads(self, X: Any) -> list[str]:
+        """Each document's first `words` words, as `WordTfidf` tokenizes them; a long document's
+        words are looked for in its beginning first (16 characters a word)."""
+        _check_documents(X)
+        tokenize, n = word_tokenizer(self.lowercase), self.words
+        leads = []
+        for doc in _strings(X):
+            head = doc[: 16 * n]
+            words = tokenize(head)
+            if len(words) <= n and len(head) < len(doc):  # the last word may be cut: all of it
+                words = tokenize(doc)
+            leads.append(" ".join(words[:n]))
+        return leads
+
+    def _tfidf(self) -> WordTfidf:
+        return WordTfidf(
+            ngram_range=(1, 1),
+            unigram_min_df=1,
+            ngram_weight=0.0,
+            max_df=self.max_df,
+            sublinear_tf=self.sublinear_tf,
+            lowercase=self.lowercase,
+        )
+
+    def fit(self, X: Any, y: Any = None) -> LeadTfidf:
+        self.fit_transform(X)
+        return self
+
+    def fit_transform(self, X: Any, y: Any = None) -> sp.csr_matrix:
+        self.tfidf_ = self._tfidf()
+        return self._weighted(self.tfidf_.fit_transform(self._leads(X)))
+
+    def transform(self, X: Any) -> sp.csr_matrix:
+        check_is_fitted(self, "tfidf_")
+        return self._weighted(self.tfidf_.transform(self._leads(X)))
+
+    def _weighted(self, T: sp.csr_matrix) -> sp.csr_matrix:
+        T.data *= self.weight
+        return T
+
+
 def _alphabetical(columns: np.ndarray, terms: np.ndarray) -> np.ndarray:
     """The columns ordered by their terms, as scikit-learn orders a vocabulary."""
     names = terms[columns].tolist()
@@ -596,7 +658,8 @@ def _check_documents(X: Any) -> None:
 
 
 def build_vectorizer(cfg: FeaturesConfig) -> TransformerMixin:
-    """Word (and n-gram) TF-IDF blocks, plus character n-grams when configured (robust to lost
+    """Word (and n-gram) TF-IDF blocks, plus the documents' first words again (`LeadTfidf`),
+    plus character n-grams when configured (robust to lost
     letters), plus headline-body similarity features when the data is declared as pairs."""
     word = WordTfidf(
         ngram_range=tuple(cfg.word_ngrams),
@@ -609,6 +672,15 @@ def build_vectorizer(cfg: FeaturesConfig) -> TransformerMixin:
         lowercase=cfg.lowercase,
     )
     parts: list[tuple[str, TransformerMixin]] = [("word", word)]
+    if cfg.lead_words and cfg.lead_weight:
+        lead = LeadTfidf(
+            words=cfg.lead_words,
+            weight=cfg.lead_weight,
+            max_df=cfg.max_df,
+            sublinear_tf=cfg.sublinear_tf,
+            lowercase=cfg.lowercase,
+        )
+        parts.append(("lead", lead))
     if cfg.char_ngrams is not None:
         char = TfidfVectorizer(
             analyzer="char_wb",

@@ -186,7 +186,7 @@ def test_saved_metadata_describes_the_model(trained_workdir: Path) -> None:
         assert {"scikit-learn", "numpy", "pandas", "scipy", "joblib"} <= set(meta["libraries"])
         assert meta["python"].count(".") == 2
         assert meta["n_train"] == manifest["counts"]["splits"]["train"]
-        assert meta["n_features"] == len(pipe.named_steps["tfidf"].vocabulary_)
+        assert meta["n_features"] == pipe.named_steps["tfidf"].transform(["a text"]).shape[1]
         assert {"accuracy", "macro_f1", "micro_f1"} <= set(meta["cv_metrics"])
         assert meta["best_params"] == {"C": 1.0}  # no search: the first grid value
         assert meta["calibration"] == pipe[-1].calibration_

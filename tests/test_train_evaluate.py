@@ -17,7 +17,7 @@ from pipeline import features
 from pipeline.config import TaskConfig, load_config
 from pipeline.errors import UsageError
 from pipeline.evaluate import evaluate
-from pipeline.features import build_features, load_features
+from pipeline.features import build_features, load_features, word_tfidf
 from pipeline.ingest import ingest
 from pipeline.train import load_model, ngram_block, reweighted, train, with_ngram_weight
 
@@ -115,15 +115,19 @@ def test_tfidf_is_fitted_on_the_train_split_only(sample_workdir: Path) -> None:
     built = build_features(config)
     train = pd.read_parquet("data/processed/train.parquet")
     test = pd.read_parquet("data/processed/test.parquet")
-    analyzer = built.vectorizer.build_analyzer()
+    word = word_tfidf(built.vectorizer)
+    analyzer = word.build_analyzer()
     train_terms = {t for doc in train["text"] for t in analyzer(doc)}
     test_only = {t for doc in test["text"] for t in analyzer(doc)} - train_terms
     assert test_only, "the sample's test split has words the train split lacks"
-    vocabulary = set(built.vectorizer.vocabulary_)
+    vocabulary = set(word.vocabulary_)
     assert vocabulary == train_terms
     assert not test_only & vocabulary
-    assert built.X_train.shape == (len(train), len(vocabulary))
-    assert built.X_test.shape == (len(test), len(vocabulary))
+    lead = dict(built.vectorizer.transformer_list)["lead"].tfidf_.vocabulary_
+    assert set(lead) <= train_terms and not test_only & set(lead)
+    width = len(vocabulary) + len(lead)
+    assert built.X_train.shape == (len(train), width)
+    assert built.X_test.shape == (len(test), width)
 
 
 def test_cached_features_are_rebuilt_when_the_feature_code_changes(
