@@ -14,7 +14,8 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from pipeline import features
-from pipeline.features import WordTfidf, in_threads
+from pipeline.config import FeaturesConfig
+from pipeline.features import LeadTfidf, WordTfidf, in_threads
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "raw" / "articles.jsonl"
 NEW_DOCS = ["", "zzqx unseenword", "Éléphant CAFÉ naïve — “quoted” arms deal", "arms arms arms"]
@@ -145,3 +146,27 @@ def test_in_threads_keeps_the_order_and_bounds_what_is_pending() -> None:
     assert len(started) <= 3 + 2 * 2  # the next few are under way, not all hundred
     assert list(results) == [i * i for i in range(3, 100)]
     assert list(in_threads(slow_square, [7], threads=4)) == [49]
+
+
+def test_the_lead_block_is_tfidf_of_each_documents_first_words(docs: list[str]) -> None:
+    lead = LeadTfidf(words=8, weight=0.5).fit(docs)
+    # a long run of non-words first: its words are looked for in the whole text
+    new = ["Arms deal signed. " + "word " * 20, "-" * 500 + " arms deal talks", ""]
+    X = lead.transform(new)
+    expected = WordTfidf(ngram_range=(1, 1), ngram_weight=0.0).fit(lead._leads(docs))
+    assert lead._leads(new) == [
+        "arms deal signed word word word word word",
+        "arms deal talks",
+        "",
+    ]
+    assert np.array_equal(X.toarray(), 0.5 * expected.transform(lead._leads(new)).toarray())
+    norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
+    assert np.allclose(norms, [0.5, 0.5, 0.0])  # the block's weight; an empty document: nothing
+
+
+@pytest.mark.parametrize(("words", "weight", "blocks"), [(64, 0.5, 2), (None, 0.5, 1), (64, 0, 1)])
+def test_the_lead_block_is_configured_or_off(words: int | None, weight: float, blocks: int) -> None:
+    config = FeaturesConfig(lead_words=words, lead_weight=weight)
+    vectorizer = features.build_vectorizer(config)
+    assert len(getattr(vectorizer, "transformer_list", [vectorizer])) == blocks
+    assert features.word_tfidf(vectorizer) is not None
