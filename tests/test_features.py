@@ -15,7 +15,8 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 from pipeline import features
 from pipeline.config import FeaturesConfig
-from pipeline.features import LeadTfidf, WordTfidf, in_threads
+from pipeline.features import WordTfidf, in_threads
+from pipeline.tokens import word_tokenizer
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "raw" / "articles.jsonl"
 NEW_DOCS = ["", "zzqx unseenword", "Éléphant CAFÉ naïve — “quoted” arms deal", "arms arms arms"]
@@ -149,24 +150,32 @@ def test_in_threads_keeps_the_order_and_bounds_what_is_pending() -> None:
 
 
 def test_the_lead_block_is_tfidf_of_each_documents_first_words(docs: list[str]) -> None:
-    lead = LeadTfidf(words=8, weight=0.5).fit(docs)
-    # a long run of non-words first: its words are looked for in the whole text
-    new = ["Arms deal signed. " + "word " * 20, "-" * 500 + " arms deal talks", ""]
-    X = lead.transform(new)
-    expected = WordTfidf(ngram_range=(1, 1), ngram_weight=0.0).fit(lead._leads(docs))
-    assert lead._leads(new) == [
-        "arms deal signed word word word word word",
-        "arms deal talks",
-        "",
-    ]
-    assert np.array_equal(X.toarray(), 0.5 * expected.transform(lead._leads(new)).toarray())
-    norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
-    assert np.allclose(norms, [0.5, 0.5, 0.0])  # the block's weight; an empty document: nothing
+    word = WordTfidf(lead_words=8, lead_weight=0.5).fit(docs)
+    plain = WordTfidf().fit(docs)
+    new = [*NEW_DOCS, "Arms deal signed. " + "deal " * 20, docs[0]]
+    X, width = word.transform(new), len(plain.vocabulary_)
+    assert word.vocabulary_ == plain.vocabulary_
+    assert np.array_equal(X[:, :width].toarray(), plain.transform(new).toarray())
+    tokenize = word_tokenizer(True)
+    leads = [" ".join(tokenize(doc)[:8]) for doc in docs]
+    terms = np.array(list(plain.vectorizer_.get_feature_names_out()))
+    # the vocabulary's single words seen in some document's first 8 words
+    in_leads = {t for lead in leads for t in tokenize(lead)} & set(terms[~plain.is_ngram_])
+    assert set(terms[word.lead_columns_]) == in_leads
+    reference = TfidfVectorizer(
+        sublinear_tf=True, strip_accents="unicode", vocabulary=terms[word.lead_columns_]
+    ).fit(leads)
+    expected = 0.5 * reference.transform([" ".join(tokenize(doc)[:8]) for doc in new])
+    assert np.allclose(X[:, width:].toarray(), expected.toarray(), rtol=1e-12, atol=0)
+    norms = np.sqrt(np.asarray(X[:, width:].multiply(X[:, width:]).sum(axis=1)).ravel())
+    assert np.allclose(norms, [0, 0, 0.5, 0.5, 0.5, 0.5])  # no known word: an empty block
+    assert np.array_equal(word.fit_transform(docs).toarray(), word.transform(docs).toarray())
 
 
-@pytest.mark.parametrize(("words", "weight", "blocks"), [(64, 0.5, 2), (None, 0.5, 1), (64, 0, 1)])
-def test_the_lead_block_is_configured_or_off(words: int | None, weight: float, blocks: int) -> None:
-    config = FeaturesConfig(lead_words=words, lead_weight=weight)
-    vectorizer = features.build_vectorizer(config)
-    assert len(getattr(vectorizer, "transformer_list", [vectorizer])) == blocks
-    assert features.word_tfidf(vectorizer) is not None
+@pytest.mark.parametrize(
+    ("words", "weight", "lead"), [(64, 0.5, True), (None, 0.5, False), (64, 0, False)]
+)
+def test_the_lead_block_is_configured_or_off(words: int | None, weight: float, lead: bool) -> None:
+    vectorizer = features.build_vectorizer(FeaturesConfig(lead_words=words, lead_weight=weight))
+    X = vectorizer.fit_transform(["arms deal signed", "grain deal talks", "arms talks"])
+    assert (X.shape[1] > len(vectorizer.vocabulary_)) == lead

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from pipeline.features import WordTfidf
 from pipeline.term_index import TermIndex, ngram_codes, term_codes, token_codes
@@ -95,14 +96,15 @@ def test_ngram_codes_are_the_codes_of_the_joined_terms_within_each_document() ->
     assert bigram_rows.tolist() == [0, 0, 1] and len(set(bigrams.tolist())) == 3
 
 
-def test_colliding_codes_fall_back_to_the_dict(monkeypatch) -> None:
+@pytest.mark.parametrize("lead_words", [0, 3])
+def test_colliding_codes_fall_back_to_the_dict(monkeypatch, lead_words: int) -> None:
     """Codes that collide (never seen: 64-bit hashes) make the fit count terms by their strings
-    and the transform look them up in the dict: the same matrices."""
+    and the transform look them up in the dict: the same matrices, the lead block's too."""
     docs = ["the army signed an arms deal", "talks on the arms deal stall", "a deal on grain"]
-    word = WordTfidf(min_df=1)
+    word = WordTfidf(min_df=1, lead_words=lead_words)
     expected = word.fit_transform(docs).toarray(), word.transform(docs[::-1]).toarray()
     monkeypatch.setattr(TermIndex, "from_codes", classmethod(lambda cls, codes, columns: None))
-    word = WordTfidf(min_df=1)
+    word = WordTfidf(min_df=1, lead_words=lead_words)
     assert np.array_equal(word.fit_transform(docs).toarray(), expected[0])
     assert np.array_equal(word.transform(docs[::-1]).toarray(), expected[1])
     assert isinstance(word._term_index(), dict)

@@ -123,7 +123,7 @@ def test_tfidf_is_fitted_on_the_train_split_only(sample_workdir: Path) -> None:
     vocabulary = set(word.vocabulary_)
     assert vocabulary == train_terms
     assert not test_only & vocabulary
-    lead = dict(built.vectorizer.transformer_list)["lead"].tfidf_.vocabulary_
+    lead = np.array(list(word.vocabulary_))[word.lead_columns_]
     assert set(lead) <= train_terms and not test_only & set(lead)
     width = len(vocabulary) + len(lead)
     assert built.X_train.shape == (len(train), width)
