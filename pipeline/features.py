@@ -259,11 +259,13 @@ def in_threads(fn: Callable[[Any], Any], items: Iterable[Any], threads: int = 0)
 def _counts(rows: np.ndarray, columns: np.ndarray, n_rows: int, width: int) -> sp.csr_matrix:
     """A count matrix from one (row, column) pair per occurrence; column -1: not counted.
 
-    The pairs are sorted once as 64-bit cell numbers (row * width + column): runs of one cell
-    are its count, and the order is CSR's. scipy's COO route sorts every row's columns apart,
-    twice the time (27 -> 14 µs per 20 Newsgroups post when predicting)."""
+    The pairs are sorted once as cell numbers (row * width + column): runs of one cell are its
+    count, and the order is CSR's. scipy's COO route sorts every row's columns apart, twice the
+    time (27 -> 14 µs per 20 Newsgroups post when predicting). A batch's cells mostly fit in 32
+    bits, which numpy sorts in 55-60% of the time 64-bit ones take here."""
     known = columns >= 0
-    cells = rows[known].astype(np.int64) * width + columns[known]
+    cell_type = np.uint32 if n_rows * width <= 1 << 32 else np.int64
+    cells = rows[known].astype(cell_type) * cell_type(width) + columns[known].astype(cell_type)
     cells.sort()
     first = np.ones(len(cells), bool)
     np.not_equal(cells[1:], cells[:-1], out=first[1:])

@@ -179,3 +179,17 @@ def test_the_lead_block_is_configured_or_off(words: int | None, weight: float, l
     vectorizer = features.build_vectorizer(FeaturesConfig(lead_words=words, lead_weight=weight))
     X = vectorizer.fit_transform(["arms deal signed", "grain deal talks", "arms talks"])
     assert (X.shape[1] > len(vectorizer.vocabulary_)) == lead
+
+
+def test_counts_are_the_same_with_32_and_64_bit_cells() -> None:
+    rng = np.random.default_rng(0)
+    rows = np.sort(rng.integers(0, 50, 2000))
+    columns = rng.integers(-1, 300, 2000)  # -1: a term not in the vocabulary
+    narrow = features._counts(rows, columns, 50, 300)
+    wide = features._counts(rows, columns, 50, (1 << 32) // 50 + 1)  # 64-bit cells
+    assert np.array_equal(narrow.indptr, wide.indptr)
+    assert np.array_equal(narrow.indices, wide.indices)
+    assert np.array_equal(narrow.data, wide.data)
+    expected = np.zeros((50, 300))
+    np.add.at(expected, (rows[columns >= 0], columns[columns >= 0]), 1)
+    assert np.array_equal(narrow.toarray(), expected)
