@@ -26,7 +26,6 @@ from sklearn.feature_extraction.text import (
     TfidfVectorizer,
 )
 from sklearn.pipeline import FeatureUnion
-from sklearn.preprocessing import normalize
 from sklearn.utils.validation import check_is_fitted
 
 from pipeline.clean import sized_batches, split_pair
@@ -520,7 +519,8 @@ class WordTfidf(TransformerMixin, BaseEstimator):
             in_lead = ~is_ngram & (df > 0) & (df <= self.max_df * L.shape[0])
             self.lead_columns_ = np.flatnonzero(in_lead)
             L = _select_columns(L, self.lead_columns_)
-            self.lead_idf_ = TfidfTransformer(norm=None).fit(L).idf_
+            # scikit-learn's smooth IDF, from the leads' document frequencies (none: no column)
+            self.lead_idf_ = np.log((1 + L.shape[0]) / (1 + df[self.lead_columns_])) + 1.0
         return self._output(T, L)
 
     def _output(self, T: sp.csr_matrix, L: sp.csr_matrix | None) -> sp.csr_matrix:
@@ -532,8 +532,10 @@ class WordTfidf(TransformerMixin, BaseEstimator):
             np.log(L.data, L.data)
             L.data += 1.0
         L.data *= self.lead_idf_[L.indices]
-        normalize(L, copy=False)
-        L.data *= self.lead_weight
+        row = np.repeat(np.arange(L.shape[0]), np.diff(L.indptr))
+        norms = np.sqrt(np.bincount(row, weights=np.square(L.data), minlength=L.shape[0]))
+        norms[norms == 0] = 1.0
+        L.data *= self.lead_weight / norms[row]
         return sp.hstack([T, L], format="csr")
 
     def _kept_terms(
@@ -585,8 +587,8 @@ class WordTfidf(TransformerMixin, BaseEstimator):
                 return [words + ngrams, words[: self.lead_words or 0]]
 
             T, L = count_terms(X, all_terms, [index, index])
-        lead_columns = getattr(self, "lead_columns_", None)  # None in models saved before it
-        return self._output(T, None if lead_columns is None else _select_columns(L, lead_columns))
+        lead = None if self.lead_columns_ is None else _select_columns(L, self.lead_columns_)
+        return self._output(T, lead)
 
     def _term_index(self) -> TermIndex | dict[str, int]:
         """The vocabulary's `TermIndex`, built on first use in each process (not pickled, which
@@ -613,6 +615,9 @@ class WordTfidf(TransformerMixin, BaseEstimator):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         terms = state.pop("terms_", None)
+        state = {"lead_words": 0, "lead_weight": 0.5, **state}  # saved before the lead block
+        if "vectorizer_" in state:
+            state.setdefault("lead_columns_", None)
         super().__setstate__(state)
         if terms is not None:
             vocabulary = terms.split("\n") if terms else []

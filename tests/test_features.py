@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -193,3 +194,22 @@ def test_counts_are_the_same_with_32_and_64_bit_cells() -> None:
     expected = np.zeros((50, 300))
     np.add.at(expected, (rows[columns >= 0], columns[columns >= 0]), 1)
     assert np.array_equal(narrow.toarray(), expected)
+
+
+def test_a_vectorizer_saved_before_the_lead_block_loads_and_transforms_as_before(
+    docs: list[str],
+) -> None:
+    word = WordTfidf().fit(docs)
+    expected = word.transform(NEW_DOCS).toarray()
+    for name in ("lead_words", "lead_weight", "lead_columns_"):  # what older models lack
+        delattr(word, name)
+    loaded = pickle.loads(pickle.dumps(word))
+    assert np.array_equal(loaded.transform(NEW_DOCS).toarray(), expected)
+
+
+def test_a_lead_block_without_single_words_is_empty() -> None:
+    """Bigrams only: no word of a lead is in the vocabulary, and the block has no column."""
+    word = WordTfidf(ngram_range=(2, 2), min_df=1, lead_words=3)
+    X = word.fit_transform(["arms deal signed today", "grain deal talks stall", "arms talks"])
+    assert X.shape == (3, len(word.vocabulary_)) and word.lead_columns_.size == 0
+    assert word.transform(["arms deal"]).shape == (1, X.shape[1])
