@@ -39,6 +39,9 @@ FEATURES_DIR = "features"
 # about this much text (documents' words, `tokens.word_bytes`) is counted together by
 # `WordTfidf`: a bounded amount of text and of per-token arrays at a time
 _BATCH_BYTES = 1 << 20
+# transform: down to this much, so that a few short documents (a test set of Reuters stories)
+# still make several batches, counted side by side (`in_threads`; R8: 18 -> 14.5 µs a story)
+_MIN_BATCH_BYTES = 1 << 18
 # part of the cache stamp: bump it when a code change alters the features of the same data and
 # config, so that cached features from before are rebuilt
 FEATURES_CODE = 2
@@ -574,8 +577,9 @@ class WordTfidf(TransformerMixin, BaseEstimator):
         _check_documents(X)
         index = self._term_index()
         if isinstance(index, TermIndex):
-            spaced = word_bytes(self.lowercase)
-            batches = sized_batches(map(spaced, _strings(X)), _BATCH_BYTES)
+            docs = list(map(word_bytes(self.lowercase), _strings(X)))
+            limit = sum(map(len, docs)) // 8
+            batches = sized_batches(docs, min(max(limit, _MIN_BATCH_BYTES), _BATCH_BYTES))
             count = partial(self._count_batch, index=index)
             counted = list(in_threads(count, batches))
             T = _stacked([chunk for chunk, _, _ in counted], index.size)
