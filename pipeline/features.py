@@ -528,19 +528,14 @@ class WordTfidf(TransformerMixin, BaseEstimator):
         return self._output(T, L)
 
     def _output(self, T: sp.csr_matrix, L: sp.csr_matrix | None) -> sp.csr_matrix:
-        """TF-IDF blocks from the counts, the lead's (already in its columns) after them."""
-        T = self._blocks(self._weigh(T))
+        """TF-IDF blocks from the counts, the lead's (already in its columns) after them: the
+        lead is a third block, weighed and normalised as the other two."""
         if L is None:
-            return T
-        if self.sublinear_tf:
-            np.log(L.data, L.data)
-            L.data += 1.0
-        L.data *= self.lead_idf_[L.indices]
-        row = np.repeat(np.arange(L.shape[0]), np.diff(L.indptr))
-        norms = np.sqrt(np.bincount(row, weights=np.square(L.data), minlength=L.shape[0]))
-        norms[norms == 0] = 1.0
-        L.data *= self.lead_weight / norms[row]
-        return sp.hstack([T, L], format="csr")
+            return self._blocks(self._weigh(T))
+        X = sp.hstack([T, L], format="csr")
+        idf = np.concatenate([self.vectorizer_.idf_, self.lead_idf_])
+        block = np.concatenate([self.is_ngram_.view(np.int8), np.full(L.shape[1], 2, np.int8)])
+        return self._blocks(self._weigh(X, idf), block)
 
     def _kept_terms(
         self,
@@ -630,27 +625,31 @@ class WordTfidf(TransformerMixin, BaseEstimator):
             self.vectorizer_.vocabulary_ = {term: i for i, term in enumerate(vocabulary)}
             self.vectorizer_.fixed_vocabulary_ = True
 
-    def _weigh(self, T: sp.csr_matrix) -> sp.csr_matrix:
-        """Counts to TF-IDF, the operations of scikit-learn's TfidfTransformer."""
+    def _weigh(self, T: sp.csr_matrix, idf: np.ndarray | None = None) -> sp.csr_matrix:
+        """Counts to TF-IDF, the operations of scikit-learn's TfidfTransformer (`idf`: each
+        column's, by default the vocabulary's)."""
         if self.sublinear_tf:
             np.log(T.data, T.data)
             T.data += 1.0
-        T.data *= self.vectorizer_.idf_[T.indices]
+        T.data *= (self.vectorizer_.idf_ if idf is None else idf)[T.indices]
         return T
 
-    def _blocks(self, T: sp.csr_matrix) -> sp.csr_matrix:
-        """L2-normalise the words and the n-grams of each row apart; weight the n-grams."""
+    def _blocks(self, T: sp.csr_matrix, block: np.ndarray | None = None) -> sp.csr_matrix:
+        """L2-normalise each row's words, n-grams and lead apart (`block`: each column's, 0, 1
+        or 2; by default the vocabulary's words and n-grams); weight the n-grams and the lead."""
+        if block is None:
+            block = self.is_ngram_.view(np.int8)
         # few temporaries the size of T.data at once (on AllSides each is 250 MB), none 2-D
-        cell = np.repeat(np.arange(0, 2 * T.shape[0], 2), np.diff(T.indptr))
-        ngram = self.is_ngram_[T.indices]
-        cell += ngram  # per row, 2 * row: its words, 2 * row + 1: its n-grams
-        norms = np.sqrt(np.bincount(cell, weights=np.square(T.data), minlength=2 * T.shape[0]))
+        cell = np.repeat(np.arange(0, 3 * T.shape[0], 3), np.diff(T.indptr))
+        kind = block[T.indices]
+        cell += kind  # per row, 3 * row + its block
+        norms = np.sqrt(np.bincount(cell, weights=np.square(T.data), minlength=3 * T.shape[0]))
         norms[norms == 0] = 1.0
         T.data /= norms[cell]
         del cell
-        # a gather from (1, weight), not T.data[ngram] *= weight: a masked update copies the
+        # a gather from the weights, not T.data[ngram] *= weight: a masked update copies the
         # n-gram values out and back (20 -> 6 ms for the 20NG test set, the same products)
-        T.data *= np.array([1.0, self.ngram_weight])[ngram.view(np.int8)]
+        T.data *= np.array([1.0, self.ngram_weight, self.lead_weight])[kind]
         return T
 
     @property
