@@ -38,6 +38,7 @@ from pipeline.classifier import CalibratedLinearClassifier, cv_fit
 from pipeline.config import Config, TaskConfig
 from pipeline.errors import PipelineError, UsageError
 from pipeline.features import Features, load_features, word_tfidf
+from pipeline.folds import cv_splits
 from pipeline.ingest import CLEANER, DUPLICATES, MANIFEST, file_sha256, load_split
 from pipeline.io.writers import DIR_MODE, write_json
 from pipeline.metrics import score
@@ -247,7 +248,9 @@ def fit_task(
     weights = (
         [w for w in config.model.ngram_weights if w != base] if block is not None and base else []
     )
-    # one pool for both rounds: its workers, and the arrays it shares with them, are reused
+    # one pool and one set of folds for both rounds: its workers, and the arrays it shares
+    # with them, are reused
+    splits = cv_splits(Y, config.model.cv, config.seed, groups)
     with Parallel(n_jobs=config.model.n_jobs) as parallel:
         # a single candidate (search off) is fitted on all data in the same pool as its folds
         all_scores, full_fits = cv_fit(
@@ -255,8 +258,8 @@ def fit_task(
             features.X_train,
             Y,
             fit_full=len(estimators) == 1,
-            groups=groups,
             parallel=parallel,
+            precomputed=splits,
             **cv,
         )
         results = [result(*args) for args in zip(candidates, estimators, all_scores, strict=True)]
@@ -273,8 +276,8 @@ def fit_task(
                 [e._base() for e in weighted],
                 [X_by[w] for _, w in pairs],
                 Y,
-                groups=groups,
                 parallel=parallel,
+                precomputed=splits,
                 **cv,
             )
             for (top, w), est, scores in zip(pairs, weighted, weighted_scores, strict=True):
