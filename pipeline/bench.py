@@ -36,7 +36,7 @@ import yaml
 from joblib.externals.loky import reusable_executor
 from pydantic import ValidationError
 
-from pipeline.config import Config, load_config
+from pipeline.config import FAST, Config, load_config, set_dotted
 from pipeline.errors import UsageError
 from pipeline.io.readers import iter_records
 from pipeline.io.writers import atomic_path, write_json
@@ -142,7 +142,8 @@ def project_config(job: Job) -> Config:
     raw["paths"] = {k: str(Path(job.work) / k) for k in ("processed", "models", "reports")}
     raw["mlflow"] = {"enabled": False}
     if job.fast:
-        raw["model"]["search"] = False
+        for dotted, value in FAST.items():
+            set_dotted(raw, dotted, value)
     try:
         return Config.model_validate(raw)
     except ValidationError as exc:

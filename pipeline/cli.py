@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from pipeline.config import Config, load_config
+from pipeline.config import FAST, Config, load_config
 from pipeline.errors import PipelineError
 
 app = typer.Typer(
@@ -129,7 +129,9 @@ def features(config: ConfigOpt = None) -> None:
 def train(
     config: ConfigOpt = None,
     seed: SeedOpt = None,
-    fast: Annotated[bool, typer.Option("--fast", help="No search: first grid value only.")] = False,
+    fast: Annotated[
+        bool, typer.Option("--fast", help="Quick iteration: no search, single words, 2 folds.")
+    ] = False,
 ) -> None:
     """Train one classifier per task and save models/<task>/ (model.joblib + metadata.json).
 
@@ -138,7 +140,7 @@ def train(
     from pipeline.run import train_key
     from pipeline.train import train as run_train
 
-    cfg = _config(config, seed, **({"model.search": False} if fast else {}))
+    cfg = _config(config, seed, **(FAST if fast else {}))
     for name, task in run_train(cfg, key=train_key(cfg)).items():
         cv = task.metadata["cv_metrics"]
         typer.echo(
@@ -173,7 +175,9 @@ def run(
         ),
     ] = None,
     no_mlflow: Annotated[bool, typer.Option("--no-mlflow", help="Do not log to MLflow.")] = False,
-    fast: Annotated[bool, typer.Option("--fast", help="No search: first grid value only.")] = False,
+    fast: Annotated[
+        bool, typer.Option("--fast", help="Quick iteration: no search, single words, 2 folds.")
+    ] = False,
     force: Annotated[bool, typer.Option("--force", help="Re-run every step.")] = False,
 ) -> None:
     """Run every training step in order (ingest, features, train, evaluate, MLflow), skipping
@@ -188,7 +192,7 @@ def run(
     if no_mlflow:
         overrides["mlflow.enabled"] = False
     if fast:
-        overrides["model.search"] = False
+        overrides.update(FAST)
     cfg = _config(config, seed, **overrides)
     result = run_all(cfg, force=force, log=typer.echo)
     for step, state in result.steps.items():
@@ -284,7 +288,9 @@ def bench(
     quick: Annotated[
         bool, typer.Option("--quick", help="Subsampled corpora: a smoke run in minutes.")
     ] = False,
-    fast: Annotated[bool, typer.Option("--fast", help="Project with search off.")] = False,
+    fast: Annotated[
+        bool, typer.Option("--fast", help="The project with --fast (see train).")
+    ] = False,
     dataset: Annotated[
         list[str] | None,
         typer.Option("--dataset", "-d", help="Only this bench config; repeatable."),

@@ -237,6 +237,13 @@ def _expand(pattern: str, base: Path) -> list[Path]:
     return [path] if path.exists() else []
 
 
+# `--fast`, the quick-iteration preset: no search, single words only, 2 folds for calibration.
+# Measured on 20NG raw against the plain scikit-learn script: search off alone (word bigrams
+# kept) trains in 4.3x its time, one bigram LinearSVC fit outlasting its whole run; with single
+# words and 2 folds, 1.5x, at accuracy 0.8692 against its 0.8623 (README "Latest results").
+FAST: dict[str, Any] = {"model.search": False, "features.word_ngrams": [1, 1], "model.cv": 2}
+
+
 def load_config(path: Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
     """Read and validate a config file; `overrides` maps dotted keys to values (CLI options).
 
@@ -254,7 +261,7 @@ def load_config(path: Path | None = None, overrides: dict[str, Any] | None = Non
     elif path is not None:
         raise UsageError(f"config file not found: {path}")
     for dotted, value in (overrides or {}).items():
-        _set_dotted(raw, dotted, value)
+        set_dotted(raw, dotted, value)
     try:
         config = Config.model_validate(raw)
     except ValidationError as exc:
@@ -263,7 +270,7 @@ def load_config(path: Path | None = None, overrides: dict[str, Any] | None = Non
     return config
 
 
-def _set_dotted(raw: dict[str, Any], dotted: str, value: Any) -> None:
+def set_dotted(raw: dict[str, Any], dotted: str, value: Any) -> None:
     node = raw
     *parents, leaf = dotted.split(".")
     for key in parents:

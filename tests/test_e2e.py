@@ -49,6 +49,10 @@ def test_run_then_predict_on_the_sample_corpus(sample_workdir: Path, run_pipelin
         assert (sample_workdir / output).exists(), output
     metrics = json.loads((sample_workdir / "reports/metrics.json").read_text())
     assert set(metrics) == {"topic", "stance"}
+    saved = json.loads((sample_workdir / "models/topic/metadata.json").read_text())["config"]
+    # --fast is the quick-iteration preset (config.FAST), recorded with the model
+    assert saved["model"]["search"] is False and saved["model"]["cv"] == 2
+    assert saved["features"]["word_ngrams"] == [1, 1]
     assert_embedded_mlflow_store(sample_workdir / "mlflow.db", metrics)
 
     predict = run_pipeline("predict", "data/raw/dumps", "-o", "preds.jsonl", cwd=sample_workdir)
