@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import psutil
 import yaml
+from joblib.externals.loky import reusable_executor
 from pydantic import ValidationError
 
 from pipeline.config import FAST, Config, load_config, set_dotted
@@ -169,9 +170,7 @@ def load_labelled(paths: list[str], spec: BenchSpec) -> tuple[list[str], Labels]
 
 
 class PeakRSS:
-    """Largest resident memory of this process plus its children's own (joblib workers),
-    sampled. A worker is forked: its resident pages shared with this process are counted once,
-    here, and its unique set size (USS) is what it adds."""
+    """Largest resident memory of this process plus its children (joblib workers), sampled."""
 
     def __init__(self, interval: float = 0.05) -> None:
         self.interval = interval
@@ -182,10 +181,10 @@ class PeakRSS:
     def _sample(self) -> None:
         me = psutil.Process()
         while True:
-            total = me.memory_info().rss
-            for proc in me.children(recursive=True):
+            total = 0
+            for proc in [me, *me.children(recursive=True)]:
                 try:
-                    total += proc.memory_full_info().uss
+                    total += proc.memory_info().rss
                 except psutil.Error:
                     continue
             self.peak_bytes = max(self.peak_bytes, total)
@@ -213,6 +212,12 @@ def run_job(job: Job) -> dict[str, Any]:
     with PeakRSS() as rss:
         result = _run_project(job) if job.system == "project" else _run_peer(job)
     result["peak_rss_mb"] = rss.peak_mb
+    # joblib keeps its worker processes (and, for memmapped arrays, a /dev/shm folder) for
+    # reuse: stop them and remove the folder now, or the child waits for them at exit and the
+    # resource tracker warns of a leaked folder
+    executor = reusable_executor._executor
+    if executor is not None:
+        getattr(executor, "terminate", executor.shutdown)()
     return result
 
 

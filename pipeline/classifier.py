@@ -6,13 +6,11 @@ scores of documents the classifier was trained on, so the probabilities users se
 
 from __future__ import annotations
 
-import multiprocessing
 import warnings
 from typing import Any
 
 import numpy as np
 from joblib import Parallel, delayed
-from joblib._parallel_backends import MultiprocessingBackend
 from scipy.optimize import minimize
 from scipy.special import log_softmax, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
@@ -47,27 +45,6 @@ def _stacked_weights(estimator: Any) -> tuple[np.ndarray, np.ndarray] | None:
         return None
     weights = np.ascontiguousarray(np.vstack([e.coef_ for e in parts]).T)
     return weights, np.concatenate([np.ravel(e.intercept_) for e in parts])
-
-
-class _ForkedPool(MultiprocessingBackend):
-    """joblib's multiprocessing backend, always forking. The stock one takes the interpreter's
-    default start method: forkserver in the bench's job processes (and on Linux from Python
-    3.14), where every worker starts a fresh interpreter and imports scikit-learn again."""
-
-    def configure(self, n_jobs=1, parallel=None, prefer=None, require=None, **kwargs):
-        kwargs["context"] = multiprocessing.get_context("fork")
-        return super().configure(n_jobs, parallel, prefer, require, **kwargs)
-
-
-def fold_pool(n_jobs: int) -> Parallel:
-    """The cross-validation pool: worker processes forked from this one, so they start with its
-    libraries imported (loky's fresh interpreters took 1.3 s to start: 20NG --fast, 5.8 s
-    against 5.4 s; Reuters 4.9 against 4.4). Processes, not threads: liblinear releases the
-    GIL (20NG's 3 folds and full fit: 13.4 s in threads, 17.4 s in processes), but its random
-    generator is one global per process, and fits in threads, drawing from each other's
-    sequence, made the same seed give different models. A daemon process (a Dask worker)
-    cannot fork a pool: joblib then warns and fits the folds one after another."""
-    return Parallel(n_jobs=n_jobs, backend=_ForkedPool())
 
 
 def _fit_fold(estimator: Any, X: Any, Y: np.ndarray, train: np.ndarray, test: np.ndarray | None):
@@ -134,7 +111,7 @@ def cv_fit(
         key=lambda job: job[3] is not None,
     )
     X_of = X if isinstance(X, list) else [X] * len(estimators)
-    results = (parallel or fold_pool(n_jobs))(
+    results = (parallel or Parallel(n_jobs=n_jobs))(
         delayed(_fit_fold)(e, X_of[k], Y, tr, te) for k, e, tr, te in jobs
     )
     scores = [np.zeros(0)] * len(estimators)

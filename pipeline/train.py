@@ -26,6 +26,7 @@ import joblib
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from joblib import Parallel
 from scipy.sparse.csgraph import connected_components
 from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression, SGDClassifier
@@ -33,7 +34,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MultiLabelBinarizer
 from sklearn.svm import LinearSVC
 
-from pipeline.classifier import CalibratedLinearClassifier, cv_fit, fold_pool
+from pipeline.classifier import CalibratedLinearClassifier, cv_fit
 from pipeline.config import Config, TaskConfig
 from pipeline.errors import PipelineError, UsageError
 from pipeline.features import Features, load_features, word_tfidf
@@ -250,7 +251,7 @@ def fit_task(
     # one pool and one set of folds for both rounds: its workers, and the arrays it shares
     # with them, are reused
     splits = cv_splits(Y, config.model.cv, config.seed, groups)
-    with fold_pool(config.model.n_jobs) as parallel:
+    with Parallel(n_jobs=config.model.n_jobs) as parallel:
         # a single candidate (search off) is fitted on all data in the same pool as its folds
         all_scores, full_fits = cv_fit(
             [e._base() for e in estimators],
