@@ -247,8 +247,10 @@ def _run_project(job: Job) -> dict[str, Any]:
     from pipeline.ingest import ingest
     from pipeline.metrics import calibration
     from pipeline.train import MODEL_FILE, train
+    from pipeline.workers import warm_up
 
     config = project_config(job)
+    warm_up(config.model.n_jobs)  # as `pipeline run` does: the workers start while ingest runs
     start = time.perf_counter()
     ingested = ingest(config)
     ingest_seconds = time.perf_counter() - start

@@ -298,7 +298,15 @@ class CalibratedLinearClassifier(ClassifierMixin, BaseEstimator):
     def _fit_calibration(
         self, scores: np.ndarray, Y: np.ndarray, classes: list[str] | None = None
     ) -> None:
-        """Fit calibration (and thresholds) on out-of-fold decision scores."""
+        """Fit calibration (and thresholds) on out-of-fold decision scores, on one BLAS
+        thread: the logistic calibrator's small products (20NG: 11,314 x 20 scores) took
+        2.0 s on two threads, 0.69 s on one."""
+        with threadpool_limits(1):
+            self._fit_calibration_unthreaded(scores, Y, classes)
+
+    def _fit_calibration_unthreaded(
+        self, scores: np.ndarray, Y: np.ndarray, classes: list[str] | None
+    ) -> None:
         if not self.multilabel:
             self._fit_multiclass_calibration(scores, Y)
             return

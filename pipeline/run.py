@@ -21,6 +21,7 @@ from pipeline.ingest import (
     manifest_key,
 )
 from pipeline.train import METADATA_FILE, MODEL_FILE, load_model, train
+from pipeline.workers import warm_up
 
 
 @dataclass
@@ -81,6 +82,8 @@ def run_all(
 ) -> RunResult:
     """Ingest → features → train → evaluate → MLflow, skipping up-to-date steps unless `force`."""
     result = RunResult()
+    if force or not ingest_is_current(config) or not train_is_current(config):
+        warm_up(config.model.n_jobs)  # the training's workers start while ingest runs
     if force or not ingest_is_current(config):
         result.ingest = ingest(config)
         log(result.ingest.counts.summary())

@@ -43,6 +43,7 @@ from pipeline.ingest import CLEANER, DUPLICATES, MANIFEST, file_sha256, load_spl
 from pipeline.io.writers import DIR_MODE, write_json
 from pipeline.metrics import score
 from pipeline.nbsvm import NBLinearSVC
+from pipeline.workers import ready, warm_up
 
 MODEL_FILE = "model.joblib"
 METADATA_FILE = "metadata.json"
@@ -251,6 +252,7 @@ def fit_task(
     # one pool and one set of folds for both rounds: its workers, and the arrays it shares
     # with them, are reused
     splits = cv_splits(Y, config.model.cv, config.seed, groups)
+    ready()  # the workers `train` started warming, if it still is
     with Parallel(n_jobs=config.model.n_jobs) as parallel:
         # a single candidate (search off) is fitted on all data in the same pool as its folds
         all_scores, full_fits = cv_fit(
@@ -306,6 +308,7 @@ def train(
 
     `key` fingerprints the inputs (see `run.train_key`) so an unchanged step can be skipped.
     """
+    warm_up(config.model.n_jobs)  # while the data and features load (see `workers`)
     train_df = load_split(config, "train")
     features = features or load_features(config)
     cleaner = joblib.load(Path(config.paths.processed) / CLEANER)

@@ -1,0 +1,42 @@
+"""The background start of the cross-validation pool (`pipeline.workers`)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+from pipeline.workers import ready, warm_up
+
+# in a fresh interpreter, so the pool starts cold as in `pipeline run`
+SCRIPT = textwrap.dedent(
+    """
+    import json, os
+    from joblib import Parallel, delayed
+    from pipeline.workers import FIT_MODULES, ready, warm_up
+
+    warm_up(2)
+    reached = ready()
+    check = "all(m in __import__('sys').modules for m in %r)" % (FIT_MODULES,)
+    later = Parallel(n_jobs=2)(delayed(eval)(f"({check}, __import__('os').getpid())")
+                               for _ in range(6))
+    print(json.dumps({"reached": sorted(reached), "later": later}))
+    """
+)
+
+
+def test_warm_up_starts_the_workers_the_fit_pool_then_uses():
+    out = subprocess.run(
+        [sys.executable, "-c", SCRIPT], capture_output=True, text=True, check=True, timeout=120
+    )
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert len(result["reached"]) == 2
+    # the next pool of the same size is the same processes, the fit's modules already imported
+    assert {pid for _, pid in result["later"]} <= set(result["reached"])
+    assert all(loaded for loaded, _ in result["later"])
+
+
+def test_one_job_starts_no_pool():
+    warm_up(1)
+    assert ready() == set()
