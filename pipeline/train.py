@@ -26,7 +26,6 @@ import joblib
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from joblib import Parallel
 from scipy.sparse.csgraph import connected_components
 from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression, SGDClassifier
@@ -43,7 +42,7 @@ from pipeline.ingest import CLEANER, DUPLICATES, MANIFEST, file_sha256, load_spl
 from pipeline.io.writers import DIR_MODE, write_json
 from pipeline.metrics import score
 from pipeline.nbsvm import NBLinearSVC
-from pipeline.workers import ready, warm_up
+from pipeline.workers import pool, warm_up
 
 MODEL_FILE = "model.joblib"
 METADATA_FILE = "metadata.json"
@@ -252,8 +251,7 @@ def fit_task(
     # one pool and one set of folds for both rounds: its workers, and the arrays it shares
     # with them, are reused
     splits = cv_splits(Y, config.model.cv, config.seed, groups)
-    ready()  # the workers `train` started warming, if it still is
-    with Parallel(n_jobs=config.model.n_jobs) as parallel:
+    with pool(config.model.n_jobs) as parallel:  # warmed while the data loaded (`train`)
         # a single candidate (search off) is fitted on all data in the same pool as its folds
         all_scores, full_fits = cv_fit(
             [e._base() for e in estimators],

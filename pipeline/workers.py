@@ -2,8 +2,11 @@
 
 A fresh loky worker spends about 1.2 s of CPU importing scikit-learn (with pandas and
 scipy.stats) before its first fit; on 2 cores that was a quarter of a `--fast` 20NG train.
-`warm_up` starts the workers from a background thread while the caller ingests or loads
-data, and `ready` waits for it before the pool is used, so two threads never share it.
+`warm_up` starts them from a background thread while the caller ingests or loads data, and
+`pool` hands the fits that same `Parallel` context once the warm-up is done, so two threads
+never use it at once. One context, not a second `Parallel` on the reused workers: joblib
+registers a temporary folder for each new one, and a bench job's process, which exits without
+running `atexit`, then left the resource tracker warning of a leaked folder.
 """
 
 from __future__ import annotations
@@ -12,13 +15,14 @@ import contextlib
 import importlib
 import os
 import threading
+from collections.abc import Iterator
 
 from joblib import Parallel, delayed, effective_n_jobs
 
 # what a fold fit unpickles: the linear models and the wrapper that runs them
 FIT_MODULES = ("sklearn.svm", "sklearn.multiclass", "pipeline.classifier", "pipeline.nbsvm")
 
-_warming: threading.Thread | None = None
+_warm: tuple[int, Parallel, threading.Thread] | None = None
 _reached: set[int] = set()
 
 
@@ -28,32 +32,45 @@ def _import_fit_modules() -> int:
     return os.getpid()
 
 
-def _warm(n_jobs: int, workers: int) -> None:
-    # a pool that fails to start here fails again, with its error, when the fit starts it
+def _start(parallel: Parallel, workers: int) -> None:
+    # a pool that fails to start here fails again, with its error, when the fits use it
     with contextlib.suppress(Exception):
-        pids = Parallel(n_jobs=n_jobs)(delayed(_import_fit_modules)() for _ in range(workers))
-        _reached.update(pids)
+        _reached.update(parallel(delayed(_import_fit_modules)() for _ in range(workers)))
 
 
 def warm_up(n_jobs: int) -> None:
-    """Start the pool `Parallel(n_jobs=n_jobs)` will reuse, in the background; nothing to
-    start for one job."""
-    global _warming
+    """Start the workers of `pool(n_jobs)` in the background; none to start for one job."""
+    global _warm
     workers = effective_n_jobs(n_jobs)
-    if workers < 2 or _warming is not None:
+    if workers < 2 or _warm is not None:
         return
-    _warming = threading.Thread(
-        target=_warm, args=(n_jobs, workers), name="warm-up-workers", daemon=True
+    parallel = Parallel(n_jobs=n_jobs).__enter__()
+    thread = threading.Thread(
+        target=_start, args=(parallel, workers), name="warm-up-workers", daemon=True
     )
-    _warming.start()
+    thread.start()
+    _warm = (n_jobs, parallel, thread)
 
 
 def ready() -> set[int]:
     """Wait until a `warm_up` in progress is done; the process ids of the workers it reached."""
-    global _warming
-    if _warming is not None:
-        _warming.join()
-        _warming = None
-    reached = set(_reached)
+    if _warm is not None:
+        _warm[2].join()
+    return set(_reached)
+
+
+@contextlib.contextmanager
+def pool(n_jobs: int) -> Iterator[Parallel]:
+    """A `Parallel(n_jobs=n_jobs)` context: the warmed one if `warm_up` started it."""
+    global _warm
+    ready()
+    warm, _warm = _warm, None
     _reached.clear()
-    return reached
+    if warm is not None and warm[0] != n_jobs:
+        warm[1].__exit__(None, None, None)
+        warm = None
+    parallel = warm[1] if warm is not None else Parallel(n_jobs=n_jobs).__enter__()
+    try:
+        yield parallel
+    finally:
+        parallel.__exit__(None, None, None)

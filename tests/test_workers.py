@@ -7,20 +7,23 @@ import subprocess
 import sys
 import textwrap
 
-from pipeline.workers import ready, warm_up
+from joblib import delayed
+
+from pipeline.workers import pool, ready, warm_up
 
 # in a fresh interpreter, so the pool starts cold as in `pipeline run`
 SCRIPT = textwrap.dedent(
     """
     import json, os
-    from joblib import Parallel, delayed
-    from pipeline.workers import FIT_MODULES, ready, warm_up
+    from joblib import delayed
+    from pipeline.workers import FIT_MODULES, pool, ready, warm_up
 
     warm_up(2)
     reached = ready()
     check = "all(m in __import__('sys').modules for m in %r)" % (FIT_MODULES,)
-    later = Parallel(n_jobs=2)(delayed(eval)(f"({check}, __import__('os').getpid())")
-                               for _ in range(6))
+    with pool(2) as parallel:
+        later = parallel(delayed(eval)(f"({check}, __import__('os').getpid())")
+                         for _ in range(6))
     print(json.dumps({"reached": sorted(reached), "later": later}))
     """
 )
@@ -32,7 +35,7 @@ def test_warm_up_starts_the_workers_the_fit_pool_then_uses():
     )
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert len(result["reached"]) == 2
-    # the next pool of the same size is the same processes, the fit's modules already imported
+    # the pool the fits get is the same processes, the fit's modules already imported
     assert {pid for _, pid in result["later"]} <= set(result["reached"])
     assert all(loaded for loaded, _ in result["later"])
 
@@ -40,3 +43,12 @@ def test_warm_up_starts_the_workers_the_fit_pool_then_uses():
 def test_one_job_starts_no_pool():
     warm_up(1)
     assert ready() == set()
+    with pool(1) as parallel:
+        assert parallel(delayed(abs)(x) for x in (-1, -2)) == [1, 2]
+
+
+def test_a_pool_of_another_size_is_not_the_warmed_one():
+    warm_up(2)
+    with pool(1) as parallel:
+        assert parallel.n_jobs == 1
+    assert ready() == set()  # the warmed context was closed, not left for a later fit
