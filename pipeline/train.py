@@ -252,17 +252,20 @@ def fit_task(
     # with them, are reused
     splits = cv_splits(Y, config.model.cv, config.seed, groups)
     with pool(config.model.n_jobs) as parallel:  # warmed while the data loaded (`train`)
-        # a single candidate (search off) is fitted on all data in the same pool as its folds
-        all_scores, full_fits = cv_fit(
+        # a single candidate (search off) is fitted on all data in the same pool as its folds;
+        # each candidate is calibrated as soon as its folds are in, beside the fits still running
+        scored: dict[int, dict[str, Any]] = {}
+        _, full_fits = cv_fit(
             [e._base() for e in estimators],
             features.X_train,
             Y,
             fit_full=len(estimators) == 1,
             parallel=parallel,
             precomputed=splits,
+            scored=lambda k, s: scored.update({k: result(candidates[k], estimators[k], s)}),
             **cv,
         )
-        results = [result(*args) for args in zip(candidates, estimators, all_scores, strict=True)]
+        results = [scored[k] for k in range(len(candidates))]
         X_of = [features.X_train] * len(results)
         if weights:
             # each model type's best point with the n-gram block at other weights: short texts
@@ -271,21 +274,23 @@ def fit_task(
             tops = best_per_type(candidates, results, config)
             pairs = [(top, w) for top in tops for w in weights]
             weighted = [clone(estimators[top]) for top, _ in pairs]
+            extra = [{**candidates[top], "ngram_weight": w} for top, w in pairs]
             X_by = {w: reweighted(features.X_train, block, w / base) for w in weights}
-            weighted_scores, _ = cv_fit(
+            rescored: dict[int, dict[str, Any]] = {}
+            cv_fit(
                 [e._base() for e in weighted],
                 [X_by[w] for _, w in pairs],
                 Y,
                 parallel=parallel,
                 precomputed=splits,
+                scored=lambda k, s: rescored.update({k: result(extra[k], weighted[k], s)}),
                 **cv,
             )
-            for (top, w), est, scores in zip(pairs, weighted, weighted_scores, strict=True):
-                candidates.append({**candidates[top], "ngram_weight": w})
-                results.append(result(candidates[-1], est, scores))
-                estimators.append(est)
-                full_fits.append(None)
-                X_of.append(X_by[w])
+            candidates += extra
+            results += [rescored[k] for k in range(len(extra))]
+            estimators += weighted
+            full_fits += [None] * len(extra)
+            X_of += [X_by[w] for _, w in pairs]
     best = best_index(results, config.model.scoring)
     chosen = estimators[best].fit_final(X_of[best], Y, fitted=full_fits[best])
     report = {

@@ -26,6 +26,11 @@ _warm: tuple[int, Parallel, threading.Thread] | None = None
 _reached: set[int] = set()
 
 
+def _parallel(n_jobs: int) -> Parallel:
+    # results as the fits end: `cv_fit` calibrates a model while the others still fit
+    return Parallel(n_jobs=n_jobs, return_as="generator_unordered").__enter__()
+
+
 def _import_fit_modules() -> int:
     for name in FIT_MODULES:
         importlib.import_module(name)
@@ -44,7 +49,7 @@ def warm_up(n_jobs: int) -> None:
     workers = effective_n_jobs(n_jobs)
     if workers < 2 or _warm is not None:
         return
-    parallel = Parallel(n_jobs=n_jobs).__enter__()
+    parallel = _parallel(n_jobs)
     thread = threading.Thread(
         target=_start, args=(parallel, workers), name="warm-up-workers", daemon=True
     )
@@ -69,7 +74,7 @@ def pool(n_jobs: int) -> Iterator[Parallel]:
     if warm is not None and warm[0] != n_jobs:
         warm[1].__exit__(None, None, None)
         warm = None
-    parallel = warm[1] if warm is not None else Parallel(n_jobs=n_jobs).__enter__()
+    parallel = warm[1] if warm is not None else _parallel(n_jobs)
     try:
         yield parallel
     finally:

@@ -353,3 +353,32 @@ def test_many_classes_seen_a_few_times_stay_predictable(shared_datasets: Path) -
     joint = clf.calibrator_.predict(clf.decision_scores(X_test))
     kept_macro = f1_score(y_test, clf.predict(X_test), average="macro")
     assert kept_macro > f1_score(y_test, joint, average="macro") + 0.05
+
+
+def test_cv_fit_hands_over_each_estimators_scores_once_all_its_folds_are_in(
+    multiclass_data,
+) -> None:
+    """`scored` runs once per estimator, with its finished out-of-fold scores, whatever order
+    the pool's fits end in; the full fits and the scores are those of a run without it."""
+    from pipeline.classifier import cv_fit
+
+    X, y = multiclass_data
+    estimators = [LinearSVC(C=1.0, random_state=0), LinearSVC(C=0.1, random_state=0)]
+    seen: dict[int, list[np.ndarray]] = {}
+    scores, fitted = cv_fit(
+        estimators,
+        X,
+        y,
+        folds=3,
+        seed=0,
+        n_jobs=2,
+        fit_full=True,
+        scored=lambda k, s: seen.setdefault(k, []).append(s.copy()),
+    )
+    plain, plain_fitted = cv_fit(estimators, X, y, folds=3, seed=0, n_jobs=1, fit_full=True)
+    assert sorted(seen) == [0, 1]
+    for k in (0, 1):
+        assert len(seen[k]) == 1
+        np.testing.assert_array_equal(seen[k][0], scores[k])
+        np.testing.assert_array_equal(scores[k], plain[k])
+        np.testing.assert_array_equal(fitted[k].coef_, plain_fitted[k].coef_)

@@ -22,8 +22,8 @@ SCRIPT = textwrap.dedent(
     reached = ready()
     check = "all(m in __import__('sys').modules for m in %r)" % (FIT_MODULES,)
     with pool(2) as parallel:
-        later = parallel(delayed(eval)(f"({check}, __import__('os').getpid())")
-                         for _ in range(6))
+        later = list(parallel(delayed(eval)(f"({check}, __import__('os').getpid())")
+                              for _ in range(6)))
     print(json.dumps({"reached": sorted(reached), "later": later}))
     """
 )
@@ -44,7 +44,7 @@ def test_one_job_starts_no_pool():
     warm_up(1)
     assert ready() == set()
     with pool(1) as parallel:
-        assert parallel(delayed(abs)(x) for x in (-1, -2)) == [1, 2]
+        assert sorted(parallel(delayed(abs)(x) for x in (-1, -2))) == [1, 2]
 
 
 def test_a_pool_of_another_size_is_not_the_warmed_one():
