@@ -247,16 +247,16 @@ def _run_project(job: Job) -> dict[str, Any]:
     from pipeline.ingest import ingest
     from pipeline.metrics import calibration
     from pipeline.train import MODEL_FILE, train
-    from pipeline.workers import warm_up
+    from pipeline.workers import warming
 
     config = project_config(job)
-    warm_up(config.model.n_jobs)  # as `pipeline run` does: the workers start while ingest runs
-    start = time.perf_counter()
-    ingested = ingest(config)
-    ingest_seconds = time.perf_counter() - start
-    features = build_features(config)
     name, task = job.spec.task
-    model = train(config, features=features)[name]
+    with warming(config.model.n_jobs):  # as `pipeline run`: the workers start while ingest runs
+        start = time.perf_counter()
+        ingested = ingest(config)
+        ingest_seconds = time.perf_counter() - start
+        features = build_features(config)
+        model = train(config, features=features)[name]
     # fitting the vectorizer and the model, as for the peers: neither the feature cache (the
     # test split's matrix, files) nor writing the model file is counted
     train_seconds = (features.fit_seconds or 0.0) + model.metadata["train_seconds"]

@@ -99,10 +99,12 @@ def cv_fit(
     be a list: each estimator's own features (the same documents, in the same folds).
 
     Documents sharing a `groups` value (copies of one another) always fall in the same fold.
-    Successive calls may share one `parallel` context (its workers and memmapped arrays; made
-    with `return_as="generator_unordered"`) and the `precomputed` folds. `scored(k, scores)`
-    runs as soon as estimator k's out-of-fold scores are all in, while the workers go on with
-    the other fits: the caller's calibration then takes the core a finished worker left. The pool runs processes, not threads: liblinear releases the GIL
+    Successive calls may share one `parallel` context (its workers and memmapped arrays) and
+    the `precomputed` folds. `scored(k, scores)` runs as soon as estimator k's out-of-fold
+    scores are all in: with a `parallel` made with `return_as="generator_unordered"` (as
+    `workers.pool` and the default here are), while the workers go on with the other fits, so
+    the caller's calibration takes the core a finished worker left; with one returning a list,
+    after all of them. The pool runs processes, not threads: liblinear releases the GIL
     (20NG's 3 folds and full fit took 13.4 s in threads, 17.4 s in processes), but its random
     generator is one global per process, so fits in threads draw from each other's sequence
     and the same seed stopped giving the same model.
@@ -126,17 +128,24 @@ def cv_fit(
     folds_left = [
         sum(te is not None for k2, _, _, te in jobs if k2 == k) for k in range(len(estimators))
     ]
-    for j, out in results:
-        k, _, _, test = jobs[j]
-        if test is None:
-            fitted[k] = out
-            continue
-        if scores[k].size == 0:
-            scores[k] = np.zeros((Y.shape[0], out.shape[1]))
-        scores[k][test] = out
-        folds_left[k] -= 1
-        if not folds_left[k] and scored is not None:
-            scored(k, scores[k])
+    try:
+        for j, out in results:
+            k, _, _, test = jobs[j]
+            if test is None:
+                fitted[k] = out
+                continue
+            if scores[k].size == 0:
+                scores[k] = np.zeros((Y.shape[0], out.shape[1]))
+            scores[k][test] = out
+            folds_left[k] -= 1
+            if not folds_left[k] and scored is not None:
+                scored(k, scores[k])
+    finally:
+        # a `scored` that raised leaves fits running: stop them now, not when the generator is
+        # collected, so the shared context can be closed (or used) again
+        close = getattr(results, "close", None)
+        if close is not None:
+            close()
     return scores, fitted
 
 

@@ -3,6 +3,7 @@ unchanged since it last ran (each step leaves a fingerprint of what it consumed)
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from pipeline.ingest import (
     manifest_key,
 )
 from pipeline.train import METADATA_FILE, MODEL_FILE, load_model, train
-from pipeline.workers import warm_up
+from pipeline.workers import warming
 
 
 @dataclass
@@ -81,10 +82,18 @@ def run_all(
     config: Config, *, force: bool = False, log: Callable[[str], None] = print
 ) -> RunResult:
     """Ingest → features → train → evaluate → MLflow, skipping up-to-date steps unless `force`."""
+    ingest_current = not force and ingest_is_current(config)
+    trains = not ingest_current or not train_is_current(config)
+    # the training's workers start while ingest runs
+    with warming(config.model.n_jobs) if trains else contextlib.nullcontext():
+        return _run_steps(config, force, log, ingest_current)
+
+
+def _run_steps(
+    config: Config, force: bool, log: Callable[[str], None], ingest_current: bool
+) -> RunResult:
     result = RunResult()
-    if force or not ingest_is_current(config) or not train_is_current(config):
-        warm_up(config.model.n_jobs)  # the training's workers start while ingest runs
-    if force or not ingest_is_current(config):
+    if not ingest_current:
         result.ingest = ingest(config)
         log(result.ingest.counts.summary())
         result.steps["ingest"] = "ran"

@@ -42,7 +42,7 @@ from pipeline.ingest import CLEANER, DUPLICATES, MANIFEST, file_sha256, load_spl
 from pipeline.io.writers import DIR_MODE, write_json
 from pipeline.metrics import score
 from pipeline.nbsvm import NBLinearSVC
-from pipeline.workers import pool, warm_up
+from pipeline.workers import pool, warming
 
 MODEL_FILE = "model.joblib"
 METADATA_FILE = "metadata.json"
@@ -311,7 +311,11 @@ def train(
 
     `key` fingerprints the inputs (see `run.train_key`) so an unchanged step can be skipped.
     """
-    warm_up(config.model.n_jobs)  # while the data and features load (see `workers`)
+    with warming(config.model.n_jobs):  # the workers start while the data and features load
+        return _train_tasks(config, features, key)
+
+
+def _train_tasks(config: Config, features: Features | None, key: str) -> dict[str, TrainedTask]:
     train_df = load_split(config, "train")
     features = features or load_features(config)
     cleaner = joblib.load(Path(config.paths.processed) / CLEANER)

@@ -2,9 +2,10 @@
 
 A fresh loky worker spends about 1.2 s of CPU importing scikit-learn (with pandas and
 scipy.stats) before its first fit; on 2 cores that was a quarter of a `--fast` 20NG train.
-`warm_up` starts them from a background thread while the caller ingests or loads data, and
-`pool` hands the fits that same `Parallel` context once the warm-up is done, so two threads
-never use it at once. One context, not a second `Parallel` on the reused workers: joblib
+`warming` starts them from a background thread while the caller ingests or loads data, `pool`
+hands the fits that same `Parallel` context once the warm-up is done, so two threads never use
+it at once, and a warm-up no fit took (training skipped, or failed first) is closed with the
+`warming` block. One context, not a second `Parallel` on the reused workers: joblib
 registers a temporary folder for each new one, and a bench job's process, which exits without
 running `atexit`, then left the resource tracker warning of a leaked folder.
 """
@@ -55,6 +56,26 @@ def warm_up(n_jobs: int) -> None:
     )
     thread.start()
     _warm = (n_jobs, parallel, thread)
+
+
+def release() -> None:
+    """Close a warmed context no `pool` took; nothing else to do."""
+    global _warm
+    warm, _warm = _warm, None
+    _reached.clear()
+    if warm is not None:
+        warm[2].join()
+        warm[1].__exit__(None, None, None)
+
+
+@contextlib.contextmanager
+def warming(n_jobs: int) -> Iterator[None]:
+    """`warm_up` for the block; what no fit took is released at its end, whatever happened."""
+    warm_up(n_jobs)
+    try:
+        yield
+    finally:
+        release()
 
 
 def ready() -> set[int]:
