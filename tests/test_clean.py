@@ -249,3 +249,16 @@ def test_a_dataframe_becomes_documents_as_ingest_builds_them() -> None:
     text_only = ["Ministers met.", "Ports reopened."]
     assert TextCleaner(text_fields=["body"]).fit([]).transform(frame) == text_only
     assert TextCleaner().fit([]).transform(frame) == text_only
+
+
+def test_one_line_texts_keep_their_line_unless_it_was_learned() -> None:
+    """A batch of one-line texts (headlines) skips the line keys, which only find repeats within
+    a text and learned lines: a line repeated across texts stays in each, a learned one goes."""
+    from pipeline.clean import clean_documents, line_key
+
+    line = "Ministers meet in Geneva on arms exports"
+    assert clean_documents([line, line]) == [line, line]
+    assert clean_documents([f"{line}\n{line}"]) == [line]
+    learned = frozenset({line_key(line)})
+    other = "Parliament debates the sanctions bill"
+    assert clean_documents([line, other], learned_lines=learned) == ["", other]
