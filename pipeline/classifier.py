@@ -125,9 +125,7 @@ def cv_fit(
     )
     scores = [np.zeros(0)] * len(estimators)
     fitted: list[Any] = [None] * len(estimators)
-    folds_left = [
-        sum(te is not None for k2, _, _, te in jobs if k2 == k) for k in range(len(estimators))
-    ]
+    folds_left = [sum(te is not None for _, te in splits)] * len(estimators)
     try:
         for j, out in results:
             k, _, _, test = jobs[j]
@@ -321,17 +319,12 @@ class CalibratedLinearClassifier(ClassifierMixin, BaseEstimator):
     def _fit_calibration(
         self, scores: np.ndarray, Y: np.ndarray, classes: list[str] | None = None
     ) -> None:
-        """Fit calibration (and thresholds) on out-of-fold decision scores, on one BLAS
-        thread: the logistic calibrator's small products (20NG: 11,314 x 20 scores) took
-        2.0 s on two threads, 0.69 s on one."""
-        with threadpool_limits(1):
-            self._fit_calibration_unthreaded(scores, Y, classes)
-
-    def _fit_calibration_unthreaded(
-        self, scores: np.ndarray, Y: np.ndarray, classes: list[str] | None
-    ) -> None:
+        """Fit calibration (and thresholds) on out-of-fold decision scores."""
         if not self.multilabel:
-            self._fit_multiclass_calibration(scores, Y)
+            # on one BLAS thread: the logistic calibrator's small products (20NG: 11,314 x 20
+            # scores) took 2.0 s on two threads, 0.69 s on one
+            with threadpool_limits(1):
+                self._fit_multiclass_calibration(scores, Y)
             return
         self.classes_ = np.asarray(classes if classes is not None else range(Y.shape[1]))
         slopes, intercepts = platt_fit(scores, Y)

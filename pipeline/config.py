@@ -240,8 +240,8 @@ def _expand(pattern: str, base: Path) -> list[Path]:
 # `--fast`, the quick-iteration preset: no search, single words only, 2 folds for calibration,
 # a looser stopping tolerance. On 20NG raw against the plain scikit-learn script: search off
 # alone (word bigrams kept) trains in 4.3x its time, one bigram LinearSVC fit outlasting its
-# whole run; this preset in 1.6x, accuracy 0.8682 against its 0.8623 (the tolerance: 43
-# liblinear passes down to 16, accuracy 0.8692 -> 0.8682). README "Latest results".
+# whole run; this preset in 1.1-1.2x (ae45e5b), accuracy 0.8682 against its 0.8623 (the
+# tolerance: 43 liblinear passes down to 16, accuracy 0.8692 -> 0.8682). README "Latest results".
 FAST: dict[str, Any] = {
     "model.search": False,
     "features.word_ngrams": [1, 1],

@@ -89,12 +89,11 @@ def ready() -> set[int]:
 def pool(n_jobs: int) -> Iterator[Parallel]:
     """A `Parallel(n_jobs=n_jobs)` context: the warmed one if `warm_up` started it."""
     global _warm
+    if _warm is not None and _warm[0] != n_jobs:
+        release()
     ready()
     warm, _warm = _warm, None
     _reached.clear()
-    if warm is not None and warm[0] != n_jobs:
-        warm[1].__exit__(None, None, None)
-        warm = None
     parallel = warm[1] if warm is not None else _parallel(n_jobs)
     try:
         yield parallel
