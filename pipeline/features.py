@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import time
 from array import array
-from collections import Counter, defaultdict, deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from itertools import chain, islice, repeat
+from itertools import repeat
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -28,8 +26,17 @@ from sklearn.feature_extraction.text import (
 from sklearn.pipeline import FeatureUnion
 from sklearn.utils.validation import check_is_fitted
 
+from pipeline.char_tfidf import CharTfidf
 from pipeline.clean import sized_batches, split_pair
 from pipeline.config import Config, FeaturesConfig
+from pipeline.counting import (
+    check_documents,
+    count_matrix,
+    in_threads,
+    select_columns,
+    stacked,
+    strings,
+)
 from pipeline.ingest import MANIFEST, load_split
 from pipeline.io.writers import atomic_path, write_json
 from pipeline.term_index import TermIndex, ngram_codes, token_codes
@@ -44,7 +51,7 @@ _BATCH_BYTES = 1 << 20
 _MIN_BATCH_BYTES = 1 << 18
 # part of the cache stamp: bump it when a code change alters the features of the same data and
 # config, so that cached features from before are rebuilt
-FEATURES_CODE = 2
+FEATURES_CODE = 3
 
 
 class PrefixStems:
@@ -175,7 +182,7 @@ def count_terms(
     columns = [array("q") for _ in vocabularies]
     counts = [array("q") for _ in vocabularies]
     indptr = [array("q", [0]) for _ in vocabularies]
-    for doc in _strings(docs):
+    for doc in strings(docs):
         for k, terms in enumerate(analyze(doc)):
             counted = Counter(terms)
             vocabulary = vocabularies[k]
@@ -189,14 +196,6 @@ def count_terms(
         _csr(*entries, len(vocabulary))
         for *entries, vocabulary in zip(columns, counts, indptr, vocabularies, strict=True)
     ]
-
-
-def _strings(docs: Iterable[Any]) -> Iterator[str]:
-    """The documents, each checked to be a string as it comes."""
-    for doc in docs:
-        if not isinstance(doc, str):
-            raise ValueError(f"documents must be strings, got {type(doc).__name__}")
-        yield doc
 
 
 def _csr(columns: array, counts: array, indptr: array, width: int) -> sp.csr_matrix:
@@ -235,67 +234,6 @@ def _batch_terms(batch: list[bytes], ngram_range: tuple[int, int]) -> _Terms:
     words, starts, ends = token_codes(data, min_bytes=2)  # 2+ characters, as scikit-learn
     doc_of = np.searchsorted(offsets, starts, side="right") - 1
     return _Terms(data, *ngram_codes(words, doc_of, ngram_range), starts, ends)
-
-
-def in_threads(fn: Callable[[Any], Any], items: Iterable[Any], threads: int = 0) -> Iterator[Any]:
-    """`map(fn, items)` on `threads` threads (0: one per CPU, at most 4), in order, with at most
-    two items per thread pending. Counting a batch's terms is numpy sorts, gathers and sums,
-    which release the GIL, so batches are counted side by side (20NG fit: see `WordTfidf`)
-    while the next batches' text is prepared, and no more than a few batches are held."""
-    threads = threads or min(4, len(os.sched_getaffinity(0)))
-    items = iter(items)
-    head = list(islice(items, 2))
-    if threads < 2 or len(head) < 2:  # one batch (a few documents): no pool to start
-        yield from map(fn, chain(head, items))
-        return
-    with ThreadPoolExecutor(threads) as pool:
-        pending: deque[Future[Any]] = deque()
-        for item in chain(head, items):
-            pending.append(pool.submit(fn, item))
-            if len(pending) >= 2 * threads:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
-
-
-def _counts(rows: np.ndarray, columns: np.ndarray, n_rows: int, width: int) -> sp.csr_matrix:
-    """A count matrix from one (row, column) pair per occurrence; column -1: not counted.
-
-    The pairs are sorted once as cell numbers (row * width + column): runs of one cell are its
-    count, and the order is CSR's. scipy's COO route sorts every row's columns apart, twice the
-    time (27 -> 14 µs per 20 Newsgroups post when predicting). A batch's cells mostly fit in 32
-    bits, which numpy sorts in 55-60% of the time 64-bit ones take here."""
-    known = columns >= 0
-    cell_type = np.uint32 if n_rows * width <= 1 << 32 else np.int64
-    cells = rows[known].astype(cell_type) * cell_type(width) + columns[known].astype(cell_type)
-    cells.sort()
-    first = np.ones(len(cells), bool)
-    np.not_equal(cells[1:], cells[:-1], out=first[1:])
-    starts = np.flatnonzero(first)
-    counts = np.diff(starts, append=len(cells)).astype(np.float64)
-    cells = cells[starts]
-    indptr = np.zeros(n_rows + 1, np.int64)
-    np.cumsum(np.bincount(cells // width, minlength=n_rows), out=indptr[1:])
-    return sp.csr_matrix((counts, cells % width, indptr), shape=(n_rows, width))
-
-
-def _select_columns(T: sp.csr_matrix, columns: np.ndarray) -> sp.csr_matrix:
-    """T[:, columns] without converting T to CSC (a copy of the whole matrix)."""
-    new = np.full(T.shape[1], -1, np.int64)
-    new[columns] = np.arange(len(columns))
-    mapped = new[T.indices]
-    keep = mapped >= 0
-    indptr = np.concatenate([[0], np.cumsum(keep)])[T.indptr]
-    out = sp.csr_matrix((T.data[keep], mapped[keep], indptr), shape=(T.shape[0], len(columns)))
-    out.sort_indices()
-    return out
-
-
-def _stacked(chunks: list[sp.csr_matrix | None], width: int) -> sp.csr_matrix | None:
-    """The batches' count matrices one under another (None: the batches had none)."""
-    if chunks and chunks[0] is None:
-        return None
-    return sp.vstack(chunks, format="csr") if chunks else sp.csr_matrix((0, width))
 
 
 class WordTfidf(TransformerMixin, BaseEstimator):
@@ -384,11 +322,11 @@ class WordTfidf(TransformerMixin, BaseEstimator):
         return analyze
 
     def fit_transform(self, X: Any, y: Any = None) -> sp.csr_matrix:
-        _check_documents(X)
+        check_documents(X)
         self.__dict__.pop("_index", None)  # a refit's vocabulary needs its own index
         self._check_ngram_range()
         spaced = word_bytes(self.lowercase)
-        batches = list(sized_batches(map(spaced, _strings(X)), _BATCH_BYTES))
+        batches = list(sized_batches(map(spaced, strings(X)), _BATCH_BYTES))
         codes, is_ngram = self._candidates(batches)
         index = TermIndex.from_codes(codes, np.arange(len(codes)))
         if index is None:  # two terms share a 64-bit code: count by strings (never seen)
@@ -402,8 +340,8 @@ class WordTfidf(TransformerMixin, BaseEstimator):
         kept = self._kept_terms(T, df, terms, is_ngram[named], named)
         self._index = TermIndex.from_codes(codes[named][kept], np.arange(len(kept)))
         columns = named[kept]
-        lead = None if L is None else _select_columns(L, columns)
-        return self._finish(_select_columns(T, columns), terms[kept], is_ngram[columns], lead)
+        lead = None if L is None else select_columns(L, columns)
+        return self._finish(select_columns(T, columns), terms[kept], is_ngram[columns], lead)
 
     def _candidates(self, batches: list[list[bytes]]) -> tuple[np.ndarray, np.ndarray]:
         """Codes of the terms seen often enough to reach their block's `min_df` (each document
@@ -446,7 +384,7 @@ class WordTfidf(TransformerMixin, BaseEstimator):
             first[first] = found_in[columns[first]] < 0
             found_in[columns[first]] = b  # repeats in `columns`: any one of them is an occurrence
             found_at[columns[first]] = np.flatnonzero(first)
-        T, L = _stacked(chunks, index.size), _stacked(leads, index.size)
+        T, L = stacked(chunks, index.size), stacked(leads, index.size)
         chunks.clear()
         return T, L, found_in, found_at
 
@@ -457,14 +395,14 @@ class WordTfidf(TransformerMixin, BaseEstimator):
         lead block), and each occurrence's column (-1: unknown)."""
         terms = _batch_terms(batch, self.ngram_range)
         columns = index.columns(terms.codes)
-        T = _counts(terms.rows, columns, len(batch), index.size)
+        T = count_matrix(terms.rows, columns, len(batch), index.size)
         lead = None
         if self.lead_words:
             words = np.flatnonzero(terms.order == 1)  # each token, in order: `ngram_codes`
             rows = terms.rows[words]
             position = words - np.searchsorted(rows, np.arange(len(batch)))[rows]
             first = words[position < self.lead_words]
-            lead = _counts(terms.rows[first], columns[first], len(batch), index.size)
+            lead = count_matrix(terms.rows[first], columns[first], len(batch), index.size)
         return T, lead, columns
 
     def _names(
@@ -504,8 +442,8 @@ class WordTfidf(TransformerMixin, BaseEstimator):
         L = sp.hstack([lead, sp.csr_matrix(ngrams.shape)], format="csr")
         df = np.bincount(T.indices, minlength=T.shape[1])
         kept = self._kept_terms(T, df, terms, is_ngram, np.arange(len(terms)))
-        lead = _select_columns(L, kept) if self.lead_words else None
-        return self._finish(_select_columns(T, kept), terms[kept], is_ngram[kept], lead)
+        lead = select_columns(L, kept) if self.lead_words else None
+        return self._finish(select_columns(T, kept), terms[kept], is_ngram[kept], lead)
 
     def _finish(
         self, T: sp.csr_matrix, terms: np.ndarray, is_ngram: np.ndarray, L: sp.csr_matrix | None
@@ -522,7 +460,7 @@ class WordTfidf(TransformerMixin, BaseEstimator):
             df = np.bincount(L.indices, minlength=L.shape[1])
             in_lead = ~is_ngram & (df > 0) & (df <= self.max_df * L.shape[0])
             self.lead_columns_ = np.flatnonzero(in_lead)
-            L = _select_columns(L, self.lead_columns_)
+            L = select_columns(L, self.lead_columns_)
             # scikit-learn's smooth IDF, from the leads' document frequencies (none: no column)
             self.lead_idf_ = np.log((1 + L.shape[0]) / (1 + df[self.lead_columns_])) + 1.0
         return self._output(T, L)
@@ -569,16 +507,16 @@ class WordTfidf(TransformerMixin, BaseEstimator):
 
     def transform(self, X: Any) -> sp.csr_matrix:
         check_is_fitted(self, "vectorizer_")
-        _check_documents(X)
+        check_documents(X)
         index = self._term_index()
         if isinstance(index, TermIndex):
-            docs = list(map(word_bytes(self.lowercase), _strings(X)))
+            docs = list(map(word_bytes(self.lowercase), strings(X)))
             limit = sum(map(len, docs)) // 8
             batches = sized_batches(docs, min(max(limit, _MIN_BATCH_BYTES), _BATCH_BYTES))
             count = partial(self._count_batch, index=index)
             counted = list(in_threads(count, batches))
-            T = _stacked([chunk for chunk, _, _ in counted], index.size)
-            L = _stacked([lead for _, lead, _ in counted], index.size)
+            T = stacked([chunk for chunk, _, _ in counted], index.size)
+            L = stacked([lead for _, lead, _ in counted], index.size)
         else:
             analyze = self._analyzer()
 
@@ -587,7 +525,7 @@ class WordTfidf(TransformerMixin, BaseEstimator):
                 return [words + ngrams, words[: self.lead_words or 0]]
 
             T, L = count_terms(X, all_terms, [index, index])
-        lead = None if self.lead_columns_ is None else _select_columns(L, self.lead_columns_)
+        lead = None if self.lead_columns_ is None else select_columns(L, self.lead_columns_)
         return self._output(T, lead)
 
     def _term_index(self) -> TermIndex | dict[str, int]:
@@ -666,14 +604,9 @@ def _alphabetical(columns: np.ndarray, terms: np.ndarray) -> np.ndarray:
     return columns[sorted(range(len(names)), key=names.__getitem__)]
 
 
-def _check_documents(X: Any) -> None:
-    if isinstance(X, str):
-        raise ValueError("expected an iterable of documents, got a single string")
-
-
 def build_vectorizer(cfg: FeaturesConfig) -> TransformerMixin:
-    """Word (and n-gram) TF-IDF blocks and the lead block, plus character n-grams when
-    configured (robust to lost letters), plus headline-body similarity features when the data
+    """Word (and n-gram) TF-IDF blocks and the lead block, plus the words' character n-grams
+    on short texts (`CharTfidf`: shared stems, lost letters), plus headline-body similarity features when the data
     is declared as pairs."""
     word = WordTfidf(
         ngram_range=tuple(cfg.word_ngrams),
@@ -689,13 +622,13 @@ def build_vectorizer(cfg: FeaturesConfig) -> TransformerMixin:
     )
     parts: list[tuple[str, TransformerMixin]] = [("word", word)]
     if cfg.char_ngrams is not None:
-        char = TfidfVectorizer(
-            analyzer="char_wb",
+        char = CharTfidf(
             ngram_range=tuple(cfg.char_ngrams),
             min_df=cfg.min_df,
             max_df=cfg.max_df,
             sublinear_tf=cfg.sublinear_tf,
-            dtype=np.float64,
+            lowercase=cfg.lowercase,
+            max_median_chars=cfg.char_max_median_chars,
         )
         parts.append(("char", char))
     if cfg.pair_fields:

@@ -145,12 +145,18 @@ def token_codes(data: bytes, min_bytes: int = 1) -> tuple[np.ndarray, np.ndarray
     prefix = np.zeros(len(buf) + 1, np.uint64)
     np.cumsum(buf * inverse[: len(buf)], out=prefix[1:])
     codes = (prefix[ends] - prefix[starts]) * powers[np.maximum(ends, 1) - 1]
+    return scrambled(codes), starts, ends
+
+
+def scrambled(codes: np.ndarray) -> np.ndarray:
+    """uint64 codes scrambled in place by splitmix64's finaliser (a bijection: distinct codes
+    stay distinct), as int64: `TermIndex` takes a code's low bits for its slot."""
     codes ^= codes >> np.uint64(30)
     codes *= np.uint64(0xBF58476D1CE4E5B9)
     codes ^= codes >> np.uint64(27)
     codes *= np.uint64(0x94D049BB133111EB)
     codes ^= codes >> np.uint64(31)
-    return codes.view(np.int64), starts, ends
+    return codes.view(np.int64)
 
 
 def term_codes(terms: list[str]) -> np.ndarray:

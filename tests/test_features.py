@@ -16,7 +16,8 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 from pipeline import features
 from pipeline.config import FeaturesConfig
-from pipeline.features import WordTfidf, in_threads
+from pipeline.counting import count_matrix, in_threads
+from pipeline.features import WordTfidf
 from pipeline.tokens import word_tokenizer
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "raw" / "articles.jsonl"
@@ -177,7 +178,8 @@ def test_the_lead_block_is_tfidf_of_each_documents_first_words(docs: list[str]) 
     ("words", "weight", "lead"), [(64, 0.5, True), (None, 0.5, False), (64, 0, False)]
 )
 def test_the_lead_block_is_configured_or_off(words: int | None, weight: float, lead: bool) -> None:
-    vectorizer = features.build_vectorizer(FeaturesConfig(lead_words=words, lead_weight=weight))
+    config = FeaturesConfig(lead_words=words, lead_weight=weight, char_ngrams=None)
+    vectorizer = features.build_vectorizer(config)
     X = vectorizer.fit_transform(["arms deal signed", "grain deal talks", "arms talks"])
     assert (X.shape[1] > len(vectorizer.vocabulary_)) == lead
 
@@ -186,8 +188,8 @@ def test_counts_are_the_same_with_32_and_64_bit_cells() -> None:
     rng = np.random.default_rng(0)
     rows = np.sort(rng.integers(0, 50, 2000))
     columns = rng.integers(-1, 300, 2000)  # -1: a term not in the vocabulary
-    narrow = features._counts(rows, columns, 50, 300)
-    wide = features._counts(rows, columns, 50, (1 << 32) // 50 + 1)  # 64-bit cells
+    narrow = count_matrix(rows, columns, 50, 300)
+    wide = count_matrix(rows, columns, 50, (1 << 32) // 50 + 1)  # 64-bit cells
     assert np.array_equal(narrow.indptr, wide.indptr)
     assert np.array_equal(narrow.indices, wide.indices)
     assert np.array_equal(narrow.data, wide.data)
