@@ -31,7 +31,10 @@ ConfigOpt = Annotated[
 SeedOpt = Annotated[int | None, typer.Option(help="Override `seed` from the config.")]
 FastOpt = Annotated[
     bool,
-    typer.Option("--fast", help="Quick iteration: no search, single words, 2 folds, tol 0.1."),
+    typer.Option(
+        "--fast",
+        help="Quick iteration: no search, single words, 2 folds, tol 0.1, no char n-grams.",
+    ),
 ]
 
 
