@@ -40,7 +40,9 @@ MAX_N = 7  # an n-gram's bytes and its length fit in one 64-bit code
 _SPACE = 0x20
 _LENGTH_SHIFT = np.uint64(56)
 _PAYLOAD = np.uint64((1 << 56) - 1)
-_BATCH_BYTES = 1 << 18  # up to 4 codes a byte and size: a few tens of MB of arrays a batch
+# text counted together: each byte starts up to one n-gram of each size, 16 bytes of arrays
+# each (code, offset), so (2, 5) makes about 16 MB a batch
+_BATCH_BYTES = 1 << 18
 _MIN_BATCH_BYTES = 1 << 15
 
 
