@@ -26,7 +26,7 @@ HEADLINES = [
     "",
     "Talks resume; envoy hopeful",
 ]
-NEW = ["armsdeal envoys", "", "Q", "Embargoes and sanctions, again"]
+NEW = ["armsdeal envoys", "", "Q", "Embargoes and sanctions, again", "zzq talks zzq ZZQ"]
 
 
 def sklearn_char(ngram_range: tuple[int, int], min_df: int = 1) -> TfidfVectorizer:
@@ -68,9 +68,10 @@ def test_matches_on_articles_and_survives_pickling() -> None:
     np.testing.assert_allclose(
         ours.transform(docs[40:]).toarray(), theirs.transform(docs[40:]).toarray(), atol=1e-12
     )
-    ours.transform(docs[:2])  # builds the lookup table, which is not saved
+    ours.transform(docs[:2])  # builds the lookup tables, which are not saved
+    assert ours._word_table() is not None
     loaded = pickle.loads(pickle.dumps(ours))
-    assert "_index" not in loaded.__dict__
+    assert "_index" not in loaded.__dict__ and "_words" not in loaded.__dict__
     assert (loaded.transform(docs) != ours.transform(docs)).nnz == 0
 
 
