@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 from joblib import Parallel, delayed
 from scipy.optimize import minimize
 from scipy.special import log_softmax, softmax
@@ -20,14 +21,38 @@ from sklearn.metrics import f1_score
 from sklearn.multiclass import OneVsRestClassifier
 from threadpoolctl import threadpool_limits
 
+from pipeline.counting import in_threads
 from pipeline.folds import Split, cv_splits
 
 SCALING_MARGIN = 0.01  # macro-F1 on CV scores the per-class scaling must gain to be kept
+# nnz x columns from which `_product` splits X @ weights across threads (about 3 ms on one core)
+SPLIT_PRODUCT = 4_000_000
 
 
 def _decision(estimator: Any, X: Any) -> np.ndarray:
     scores = estimator.decision_function(X)
     return np.column_stack([-scores, scores]) if scores.ndim == 1 else scores
+
+
+def _product(X: Any, weights: np.ndarray) -> np.ndarray:
+    """X @ weights, blocks of rows side by side in threads when the product is large: scipy's
+    sparse-dense product runs on one core and releases the GIL (AllSides headlines, 6,238 x 88k
+    features x 38 topics: 27 -> 15 ms on two cores). Each row's sums are the same, in the same
+    order."""
+    if not sp.issparse(X) or X.format != "csr" or X.nnz * weights.shape[1] < SPLIT_PRODUCT:
+        return np.asarray(X @ weights)
+    bounds = np.linspace(0, X.shape[0], 5).astype(np.int64)  # 4 blocks: a few per core
+
+    def block(k: int) -> np.ndarray:
+        first, last = bounds[k], bounds[k + 1]
+        start, end = X.indptr[first], X.indptr[last]
+        rows = sp.csr_matrix(
+            (X.data[start:end], X.indices[start:end], X.indptr[first : last + 1] - start),
+            shape=(last - first, X.shape[1]),
+        )
+        return np.asarray(rows @ weights)
+
+    return np.vstack(list(in_threads(block, range(4))))
 
 
 def _stacked_weights(estimator: Any) -> tuple[np.ndarray, np.ndarray] | None:
@@ -391,7 +416,7 @@ class CalibratedLinearClassifier(ClassifierMixin, BaseEstimator):
         weights, intercepts = stacked
         if X.shape[1] != weights.shape[0]:
             raise ValueError(f"X has {X.shape[1]} features, the model expects {weights.shape[0]}")
-        return np.asarray(X @ weights) + intercepts
+        return _product(X, weights) + intercepts
 
     def predict_proba(self, X: Any) -> np.ndarray:
         return self.calibrated(self.decision_scores(X))

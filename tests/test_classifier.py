@@ -382,3 +382,18 @@ def test_cv_fit_hands_over_each_estimators_scores_once_all_its_folds_are_in(
         np.testing.assert_array_equal(seen[k][0], scores[k])
         np.testing.assert_array_equal(scores[k], plain[k])
         np.testing.assert_array_equal(fitted[k].coef_, plain_fitted[k].coef_)
+
+
+def test_large_products_split_across_threads_give_the_same_scores(monkeypatch) -> None:
+    """Row blocks multiplied side by side: the same sums per row, bit for bit."""
+    from pipeline import classifier
+
+    X = sp.random(203, 500, density=0.05, format="csr", random_state=0)
+    weights = np.random.default_rng(0).standard_normal((500, 7))
+    whole = classifier._product(X, weights)
+    monkeypatch.setattr(classifier, "SPLIT_PRODUCT", 1)
+    split = classifier._product(X, weights)
+    assert np.array_equal(whole, split) and split.shape == (203, 7)
+    assert classifier._product(X[:3], weights).shape == (3, 7)  # fewer rows than blocks
+    dense = X.toarray()  # not sparse: one product as before
+    assert np.array_equal(classifier._product(dense, weights), dense @ weights)
