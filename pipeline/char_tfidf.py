@@ -45,6 +45,10 @@ _PAYLOAD = np.uint64((1 << 56) - 1)
 # text counted together: each byte starts up to one n-gram of each size, 16 bytes of arrays
 # each (code, offset), so (2, 5) makes about 16 MB a batch
 _BATCH_BYTES = 1 << 18
+# words up to this long are looked up by their 64-bit hash (`term_index.token_codes`) when
+# predicting; longer ones are always cut into n-grams: the polynomial hash has constructed
+# collisions (Thue-Morse strings of 2 KB), and real words are far shorter
+_WORD_BYTES = 64
 _MIN_BATCH_BYTES = 1 << 17  # each batch copies the word table once (`_count_by_words`)
 
 
@@ -91,18 +95,20 @@ def char_codes(data: bytes, ngram_range: tuple[int, int]) -> tuple[np.ndarray, n
 
 
 def _mixed(codes: np.ndarray) -> np.ndarray:
-    """The codes scrambled for `TermIndex`, whose slots are the low bits: here only the first
-    byte."""
+    """The codes scrambled for `TermIndex`, whose slots are a code's low bits: a raw code's
+    are its first byte."""
     return scrambled(codes.copy())
 
 
 def _distinct_words(batches: list[list[bytes]]) -> bytes:
-    """The distinct words of the batches, one space between them."""
+    """The distinct words of the batches of up to `_WORD_BYTES` bytes, one space between
+    them: the words prediction looks up by their codes (`_count_by_words`)."""
     seen: dict[int, bytes] = {}
     for batch in batches:
         data = b" ".join(batch)
         codes, starts, ends = token_codes(data)
         _, first = np.unique(codes, return_index=True)
+        first = first[ends[first] - starts[first] <= _WORD_BYTES]
         for i in first.tolist():
             seen.setdefault(int(codes[i]), data[starts[i] : ends[i]])
     return b" ".join(seen.values())
@@ -123,7 +129,7 @@ class CharTfidf(TransformerMixin, BaseEstimator):
 
     def __init__(
         self,
-        ngram_range: tuple[int, int] = (3, 5),
+        ngram_range: tuple[int, int] = (2, 5),
         min_df: int = 2,
         max_df: float = 1.0,
         sublinear_tf: bool = True,
@@ -169,6 +175,8 @@ class CharTfidf(TransformerMixin, BaseEstimator):
         kept = np.flatnonzero((df >= self.min_df) & (df <= self.max_df * T.shape[0]))
         # alphabetical (bytewise) as scikit-learn's vocabulary: the bytes big-endian first
         kept = kept[np.argsort((candidates[kept] & _PAYLOAD).byteswap(), kind="stable")]
+        if not kept.size:  # no n-gram reaches min_df within max_df: no columns, as when long
+            return sp.csr_matrix((len(texts), 0))
         self.codes_ = candidates[kept]
         self.idf_ = np.log((1 + T.shape[0]) / (1 + df[kept])) + 1.0  # smooth IDF
         self.words_ = _distinct_words(batches)
@@ -198,6 +206,7 @@ class CharTfidf(TransformerMixin, BaseEstimator):
         codes, starts, ends = token_codes(data)
         rows = np.repeat(np.arange(len(batch), dtype=np.int32), lengths)[starts]
         columns = words.columns(codes)
+        columns[ends - starts > _WORD_BYTES] = -1  # cut into n-grams (see `_WORD_BYTES`)
         new = np.flatnonzero(columns < 0)
         if new.size:  # words not seen in training: rows of their own below the known ones
             _, first, which = np.unique(codes[new], return_index=True, return_inverse=True)
@@ -215,21 +224,19 @@ class CharTfidf(TransformerMixin, BaseEstimator):
             np.log(T.data, T.data)
             T.data += 1.0
         T.data *= self.idf_[T.indices]
-        return normalize(T, copy=False)
+        return normalize(T, copy=False) if T.shape[0] else T
 
     def transform(self, X: Any) -> sp.csr_matrix:
         check_is_fitted(self, "idf_")
         check_documents(X)
         texts = list(strings(X))
-        if not self.idf_.size:
-            return sp.csr_matrix((len(texts), 0))
+        if not self.idf_.size or not texts:
+            return sp.csr_matrix((len(texts), self.idf_.size))
         docs = list(map(word_bytes(self.lowercase), texts))
         # several batches even for a few documents, counted side by side (as `WordTfidf`)
         size = min(max(sum(map(len, docs)) // 8, _MIN_BATCH_BYTES), _BATCH_BYTES)
-        index, table = self._term_index(), self._word_table()
-        count = partial(self._count, index=index)
-        if table is not None:
-            count = partial(self._count_by_words, index=index, words=table[0], by_word=table[1])
+        index, (words, by_word) = self._term_index(), self._word_table()
+        count = partial(self._count_by_words, index=index, words=words, by_word=by_word)
         return self._weigh(
             stacked(list(in_threads(count, sized_batches(docs, size))), self.idf_.size)
         )
@@ -243,9 +250,11 @@ class CharTfidf(TransformerMixin, BaseEstimator):
             )
         return index
 
-    def _word_table(self) -> tuple[TermIndex, sp.csr_matrix] | None:
+    def _word_table(self) -> tuple[TermIndex, sp.csr_matrix]:
         """The training words' `TermIndex` and each one's n-gram counts, built from `words_`
-        on first use in each process, never saved; None if two words' codes are equal."""
+        on first use in each process, never saved. `words_` holds one word per code, so the
+        index always builds; an unseen word whose code equals a training word's (by chance,
+        about 1e-15 per word for 20k words) would take that word's n-grams."""
         if "_words" not in self.__dict__:
             codes, starts, _ = token_codes(self.words_)
             words = TermIndex.from_codes(codes, np.arange(len(codes)))
@@ -253,7 +262,8 @@ class CharTfidf(TransformerMixin, BaseEstimator):
             word = np.searchsorted(starts, at, side="right") - 1
             columns = self._term_index().columns(_mixed(ngrams))
             by_word = count_matrix(word, columns, len(codes), self.idf_.size)
-            self._words = None if words is None else (words, by_word)
+            assert words is not None  # `_distinct_words` keeps one word per code
+            self._words = (words, by_word)
         return self._words
 
     def __getstate__(self) -> dict[str, Any]:

@@ -41,7 +41,7 @@ def _product(X: Any, weights: np.ndarray) -> np.ndarray:
     order."""
     if not sp.issparse(X) or X.format != "csr" or X.nnz * weights.shape[1] < SPLIT_PRODUCT:
         return np.asarray(X @ weights)
-    bounds = np.linspace(0, X.shape[0], 5).astype(np.int64)  # 4 blocks: a few per core
+    bounds = np.linspace(0, X.shape[0], 5).astype(np.int64)  # 4 blocks: in_threads' most threads
 
     def block(k: int) -> np.ndarray:
         first, last = bounds[k], bounds[k + 1]

@@ -118,6 +118,14 @@ class FeaturesConfig(_Strict):
     # first field being one line (documents are built as "first\nsecond").
     pair_fields: list[str] | None = None
 
+    @field_validator("char_ngrams")
+    @classmethod
+    def _char_range(cls, value: tuple[int, int] | None) -> tuple[int, int] | None:
+        # checked on load, not after ingest: the block's n-gram codes hold up to 7 bytes
+        if value is not None and not 2 <= value[0] <= value[1] <= 7:
+            raise ValueError(f"char_ngrams {list(value)}: need 2 <= min <= max <= 7, or null")
+        return value
+
 
 ModelType = Literal["linear_svc", "nb_svm", "logreg", "sgd"]
 Grid = dict[str, list[Any]]

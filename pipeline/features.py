@@ -606,8 +606,8 @@ def _alphabetical(columns: np.ndarray, terms: np.ndarray) -> np.ndarray:
 
 def build_vectorizer(cfg: FeaturesConfig) -> TransformerMixin:
     """Word (and n-gram) TF-IDF blocks and the lead block, plus the words' character n-grams
-    on short texts (`CharTfidf`: shared stems, lost letters), plus headline-body similarity features when the data
-    is declared as pairs."""
+    on short texts (`CharTfidf`: shared stems, lost letters), plus headline-body similarity
+    features when the data is declared as pairs."""
     word = WordTfidf(
         ngram_range=tuple(cfg.word_ngrams),
         min_df=cfg.min_df,

@@ -115,3 +115,34 @@ def test_invalid_range_and_defaults() -> None:
     for key, value in FAST.items():
         set_dotted(raw, key, value)
     assert Config.model_validate(raw).features.char_ngrams is None
+
+
+def test_tiny_and_empty_inputs() -> None:
+    """Nothing reaching min_df gives no columns (the words still fit); an empty batch no rows."""
+    union = build_vectorizer(FeaturesConfig())
+    words = build_vectorizer(FeaturesConfig(char_ngrams=None)).fit_transform(["grain", "arms"])
+    assert (union.fit_transform(["grain", "arms"]) != words).nnz == 0
+    assert union.transform([]).shape == (0, words.shape[1])
+    char = CharTfidf((2, 5), min_df=1).fit(["arms deal", "deal"])
+    assert char.transform([]).shape == (0, len(char.vocabulary_))
+
+
+def test_long_words_are_cut_not_looked_up() -> None:
+    """Words beyond 64 bytes never go by their hash: two 2 KB Thue-Morse strings share a
+    polynomial hash, and each must still get its own n-grams."""
+    word = "a"
+    for _ in range(11):
+        word += word.translate(str.maketrans("ab", "ba"))
+    other = word.translate(str.maketrans("ab", "ba"))
+    char = CharTfidf((2, 3), min_df=1)
+    char.fit([word, "ba ab"])
+    theirs = sklearn_char((2, 3)).fit([word, "ba ab"])
+    np.testing.assert_allclose(
+        char.transform([other]).toarray(), theirs.transform([other]).toarray(), atol=1e-12
+    )
+
+
+def test_config_rejects_char_ranges_it_cannot_count() -> None:
+    for bad in ([1, 3], [3, 8], [4, 3]):
+        with pytest.raises(ValueError, match="char_ngrams"):
+            FeaturesConfig(char_ngrams=bad)
