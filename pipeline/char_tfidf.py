@@ -209,8 +209,11 @@ class CharTfidf(TransformerMixin, BaseEstimator):
         columns[ends - starts > _WORD_BYTES] = -1  # cut into n-grams (see `_WORD_BYTES`)
         new = np.flatnonzero(columns < 0)
         if new.size:  # words not seen in training: rows of their own below the known ones
-            _, first, which = np.unique(codes[new], return_index=True, return_inverse=True)
-            columns[new] = words.size + which
+            # one row per distinct word by its code; a long word one row each (`_WORD_BYTES`)
+            short = ends[new] - starts[new] <= _WORD_BYTES
+            key = np.column_stack([~short, np.where(short, codes[new], np.arange(new.size))])
+            _, first, which = np.unique(key, axis=0, return_index=True, return_inverse=True)
+            columns[new] = words.size + which.ravel()
             spans = zip(starts[new[first]].tolist(), ends[new[first]].tolist(), strict=True)
             blob = b" ".join(data[s:e] for s, e in spans)
             ngrams, at = char_codes(blob, self.ngram_range)

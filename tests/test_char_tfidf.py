@@ -140,6 +140,14 @@ def test_long_words_are_cut_not_looked_up() -> None:
     np.testing.assert_allclose(
         char.transform([other]).toarray(), theirs.transform([other]).toarray(), atol=1e-12
     )
+    # both unseen, in one batch: each its own n-grams, not one row for their shared hash
+    char.fit(["ba ab", "abba"])
+    theirs.fit(["ba ab", "abba"])
+    np.testing.assert_allclose(
+        char.transform([word, other, f"{word} {other}"]).toarray(),
+        theirs.transform([word, other, f"{word} {other}"]).toarray(),
+        atol=1e-12,
+    )
 
 
 def test_config_rejects_char_ranges_it_cannot_count() -> None:
