@@ -27,18 +27,20 @@ from sklearn.preprocessing import normalize
 from sklearn.utils.validation import check_is_fitted
 
 from pipeline.clean import sized_batches
+from pipeline.config import check_char_ngrams
 from pipeline.counting import (
     check_documents,
     count_matrix,
     in_threads,
     select_columns,
+    spread_batches,
     stacked,
     strings,
+    tfidf,
 )
 from pipeline.term_index import TermIndex, scrambled, token_codes
 from pipeline.tokens import word_bytes
 
-MAX_N = 7  # an n-gram's bytes and its length fit in one 64-bit code
 _SPACE = 0x20
 _LENGTH_SHIFT = np.uint64(56)
 _PAYLOAD = np.uint64((1 << 56) - 1)
@@ -92,6 +94,13 @@ def char_codes(data: bytes, ngram_range: tuple[int, int]) -> tuple[np.ndarray, n
         codes.append(whole | size.astype(np.uint64) << _LENGTH_SHIFT)
         at.append(starts[short] - 1)
     return np.concatenate(codes), np.concatenate(at)
+
+
+def _joined(batch: list[bytes]) -> tuple[bytes, np.ndarray]:
+    """The batch's documents joined by spaces, and the document of each byte (and of the space
+    after it): a gather per n-gram or word, where a search each takes longer."""
+    lengths = np.fromiter(map(len, batch), np.int64, len(batch)) + 1
+    return b" ".join(batch), np.repeat(np.arange(len(batch), dtype=np.int32), lengths)
 
 
 def _mixed(codes: np.ndarray) -> np.ndarray:
@@ -149,11 +158,7 @@ class CharTfidf(TransformerMixin, BaseEstimator):
 
     def fit_transform(self, X: Any, y: Any = None) -> sp.csr_matrix:
         check_documents(X)
-        min_n, max_n = self.ngram_range
-        if not 2 <= min_n <= max_n <= MAX_N:
-            raise ValueError(
-                f"invalid char n-gram range {self.ngram_range}: need 2 <= min <= max <= {MAX_N}"
-            )
+        check_char_ngrams(self.ngram_range)
         texts = list(strings(X))
         for cached in ("_index", "_words"):  # a refit's vocabulary needs its own
             self.__dict__.pop(cached, None)
@@ -187,11 +192,9 @@ class CharTfidf(TransformerMixin, BaseEstimator):
 
     def _count(self, batch: list[bytes], index: TermIndex) -> sp.csr_matrix:
         """A batch's counts of the `index` n-grams."""
-        lengths = np.fromiter(map(len, batch), np.int64, len(batch)) + 1  # and a space
-        codes, at = char_codes(b" ".join(batch), self.ngram_range)
-        # each byte's document, gathered (a search per n-gram takes longer)
-        rows = np.repeat(np.arange(len(batch), dtype=np.int32), lengths)[at]
-        return count_matrix(rows, index.columns(_mixed(codes)), len(batch), index.size)
+        data, doc_of = _joined(batch)
+        codes, at = char_codes(data, self.ngram_range)
+        return count_matrix(doc_of[at], index.columns(_mixed(codes)), len(batch), index.size)
 
     def _count_by_words(
         self, batch: list[bytes], index: TermIndex, words: TermIndex, by_word: sp.csr_matrix
@@ -201,10 +204,9 @@ class CharTfidf(TransformerMixin, BaseEstimator):
         into n-grams and added below them), one sparse product where `_count` finds, looks up
         and sorts every n-gram of every word (subject lines, the block's transform: 41 -> 21 ms
         for 7,532 lines)."""
-        lengths = np.fromiter(map(len, batch), np.int64, len(batch)) + 1  # and a space
-        data = b" ".join(batch)
+        data, doc_of = _joined(batch)
         codes, starts, ends = token_codes(data)
-        rows = np.repeat(np.arange(len(batch), dtype=np.int32), lengths)[starts]
+        rows = doc_of[starts]
         columns = words.columns(codes)
         columns[ends - starts > _WORD_BYTES] = -1  # cut into n-grams (see `_WORD_BYTES`)
         new = np.flatnonzero(columns < 0)
@@ -223,10 +225,7 @@ class CharTfidf(TransformerMixin, BaseEstimator):
         return count_matrix(rows, columns, len(batch), by_word.shape[0]) @ by_word
 
     def _weigh(self, T: sp.csr_matrix) -> sp.csr_matrix:
-        if self.sublinear_tf:
-            np.log(T.data, T.data)
-            T.data += 1.0
-        T.data *= self.idf_[T.indices]
+        T = tfidf(T, self.idf_, self.sublinear_tf)
         return normalize(T, copy=False) if T.shape[0] else T
 
     def transform(self, X: Any) -> sp.csr_matrix:
@@ -236,13 +235,10 @@ class CharTfidf(TransformerMixin, BaseEstimator):
         if not self.idf_.size or not texts:
             return sp.csr_matrix((len(texts), self.idf_.size))
         docs = list(map(word_bytes(self.lowercase), texts))
-        # several batches even for a few documents, counted side by side (as `WordTfidf`)
-        size = min(max(sum(map(len, docs)) // 8, _MIN_BATCH_BYTES), _BATCH_BYTES)
         index, (words, by_word) = self._term_index(), self._word_table()
         count = partial(self._count_by_words, index=index, words=words, by_word=by_word)
-        return self._weigh(
-            stacked(list(in_threads(count, sized_batches(docs, size))), self.idf_.size)
-        )
+        batches = spread_batches(docs, _MIN_BATCH_BYTES, _BATCH_BYTES)
+        return self._weigh(stacked(list(in_threads(count, batches)), self.idf_.size))
 
     def _term_index(self) -> TermIndex:
         """The n-grams' `TermIndex`, built on first use in each process, never saved."""

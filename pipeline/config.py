@@ -93,6 +93,18 @@ class DedupConfig(_Strict):
     drop: bool = True  # False: keep every copy, but keep a cluster on one side of the split
 
 
+MAX_CHAR_N = 7  # `char_tfidf`'s n-gram codes hold up to 7 bytes and the length
+
+
+def check_char_ngrams(ngram_range: tuple[int, int]) -> None:
+    """Raise unless `char_tfidf.CharTfidf` can count this range of n-gram sizes."""
+    if not 2 <= ngram_range[0] <= ngram_range[1] <= MAX_CHAR_N:
+        raise ValueError(
+            f"char_ngrams {list(ngram_range)}: invalid char n-gram range, need 2 <= min <= max"
+            f" <= {MAX_CHAR_N} (null: no character block)"
+        )
+
+
 class FeaturesConfig(_Strict):
     """TF-IDF vectorizers, fitted on the training split only."""
 
@@ -121,9 +133,8 @@ class FeaturesConfig(_Strict):
     @field_validator("char_ngrams")
     @classmethod
     def _char_range(cls, value: tuple[int, int] | None) -> tuple[int, int] | None:
-        # checked on load, not after ingest: the block's n-gram codes hold up to 7 bytes
-        if value is not None and not 2 <= value[0] <= value[1] <= 7:
-            raise ValueError(f"char_ngrams {list(value)}: need 2 <= min <= max <= 7, or null")
+        if value is not None:  # on load, not after ingest
+            check_char_ngrams(value)
         return value
 
 

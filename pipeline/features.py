@@ -34,8 +34,10 @@ from pipeline.counting import (
     count_matrix,
     in_threads,
     select_columns,
+    spread_batches,
     stacked,
     strings,
+    tfidf,
 )
 from pipeline.ingest import MANIFEST, load_split
 from pipeline.io.writers import atomic_path, write_json
@@ -46,8 +48,7 @@ FEATURES_DIR = "features"
 # about this much text (documents' words, `tokens.word_bytes`) is counted together by
 # `WordTfidf`: a bounded amount of text and of per-token arrays at a time
 _BATCH_BYTES = 1 << 20
-# transform: down to this much, so that a few short documents (a test set of Reuters stories)
-# still make several batches, counted side by side (`in_threads`; R8: 18 -> 14.5 µs a story)
+# transform: down to this much (`counting.spread_batches`)
 _MIN_BATCH_BYTES = 1 << 18
 # part of the cache stamp: bump it when a code change alters the features of the same data and
 # config, so that cached features from before are rebuilt
@@ -469,11 +470,11 @@ class WordTfidf(TransformerMixin, BaseEstimator):
         """TF-IDF blocks from the counts, the lead's (already in its columns) after them: the
         lead is a third block, weighed and normalised as the other two."""
         if L is None:
-            return self._blocks(self._weigh(T))
+            return self._blocks(tfidf(T, self.vectorizer_.idf_, self.sublinear_tf))
         X = sp.hstack([T, L], format="csr")
         idf = np.concatenate([self.vectorizer_.idf_, self.lead_idf_])
         block = np.concatenate([self.is_ngram_.view(np.int8), np.full(L.shape[1], 2, np.int8)])
-        return self._blocks(self._weigh(X, idf), block)
+        return self._blocks(tfidf(X, idf, self.sublinear_tf), block)
 
     def _kept_terms(
         self,
@@ -511,8 +512,7 @@ class WordTfidf(TransformerMixin, BaseEstimator):
         index = self._term_index()
         if isinstance(index, TermIndex):
             docs = list(map(word_bytes(self.lowercase), strings(X)))
-            limit = sum(map(len, docs)) // 8
-            batches = sized_batches(docs, min(max(limit, _MIN_BATCH_BYTES), _BATCH_BYTES))
+            batches = spread_batches(docs, _MIN_BATCH_BYTES, _BATCH_BYTES)
             count = partial(self._count_batch, index=index)
             counted = list(in_threads(count, batches))
             T = stacked([chunk for chunk, _, _ in counted], index.size)
@@ -562,15 +562,6 @@ class WordTfidf(TransformerMixin, BaseEstimator):
             self.vectorizer_.vocabulary = vocabulary
             self.vectorizer_.vocabulary_ = {term: i for i, term in enumerate(vocabulary)}
             self.vectorizer_.fixed_vocabulary_ = True
-
-    def _weigh(self, T: sp.csr_matrix, idf: np.ndarray | None = None) -> sp.csr_matrix:
-        """Counts to TF-IDF, the operations of scikit-learn's TfidfTransformer (`idf`: each
-        column's, by default the vocabulary's)."""
-        if self.sublinear_tf:
-            np.log(T.data, T.data)
-            T.data += 1.0
-        T.data *= (self.vectorizer_.idf_ if idf is None else idf)[T.indices]
-        return T
 
     def _blocks(self, T: sp.csr_matrix, block: np.ndarray | None = None) -> sp.csr_matrix:
         """L2-normalise each row's words, n-grams and lead apart (`block`: each column's, 0, 1
